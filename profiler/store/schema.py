@@ -1,0 +1,85 @@
+"""The store's schema and its migrations. Bump SCHEMA_VERSION and append a migration to change it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+APP_ID = "tokenlat-tui"
+SCHEMA_VERSION = 1
+
+_V1 = """
+CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sessions (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    ended TEXT,
+    prompt TEXT NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    warmup INTEGER NOT NULL DEFAULT 0,
+    repeat_index INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL DEFAULT '',
+    model_label TEXT NOT NULL DEFAULT '',
+    quant TEXT NOT NULL DEFAULT 'none',
+    dtype TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT '',
+    backend TEXT NOT NULL DEFAULT '',
+    batch_size INTEGER NOT NULL DEFAULT 1,
+    attn TEXT NOT NULL DEFAULT '',
+    gpu_name TEXT NOT NULL DEFAULT '',
+    settings TEXT NOT NULL DEFAULT '{}',
+    environment TEXT NOT NULL DEFAULT '{}',
+    source TEXT NOT NULL DEFAULT 'collect',
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER,
+    pid_started REAL,
+    error TEXT,
+    -- summary, written when the session ends so listing stays O(sessions), not O(tokens)
+    tokens INTEGER NOT NULL DEFAULT 0,
+    ttft_ms REAL,
+    decode_p50_ms REAL,
+    decode_p95_ms REAL,
+    decode_p99_ms REAL,
+    decode_mean_ms REAL,
+    tokens_per_s REAL
+);
+CREATE INDEX sessions_started ON sessions(started);
+CREATE INDEX sessions_status ON sessions(status);
+CREATE TABLE tokens (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    k INTEGER NOT NULL,
+    context_size INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    phase TEXT NOT NULL,
+    token_id INTEGER,
+    token_text TEXT NOT NULL DEFAULT '',
+    wall_time REAL NOT NULL,
+    forward_ms REAL,
+    sample_ms REAL,
+    gc_collections INTEGER NOT NULL DEFAULT 0,
+    gc_ms REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, k)
+) WITHOUT ROWID;
+CREATE TABLE metrics (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    wall_time REAL NOT NULL,
+    gpu_util REAL, gpu_mem_mb REAL, gpu_temp_c REAL, sm_clock_mhz REAL, power_w REAL,
+    throttle_reasons TEXT,
+    cpu_util REAL, rss_mb REAL
+);
+CREATE INDEX metrics_session ON metrics(session_id, wall_time);
+"""
+
+# MIGRATIONS[n] takes a store at version n to n + 1.
+MIGRATIONS: dict[int, str] = {0: _V1}
+
+
+def migrate(conn: sqlite3.Connection, current: int) -> None:
+    """Bring the schema to SCHEMA_VERSION inside the caller's write transaction."""
+    for version in range(current, SCHEMA_VERSION):
+        # statement by statement: executescript() would COMMIT the caller's transaction
+        for statement in MIGRATIONS[version].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("INSERT OR REPLACE INTO store_info VALUES ('app', ?)", (APP_ID,))
+    conn.execute("INSERT OR REPLACE INTO store_info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

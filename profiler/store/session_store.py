@@ -1,0 +1,206 @@
+"""Reading and managing the store: list, show, delete, token frames, orphan recovery, import."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from profiler.columns import ALL_COLUMNS
+from profiler.errors import InputError
+from profiler.records import INTERRUPTED, RUNNING, SessionMeta, TokenRecord
+from profiler.store.connection import open_connection
+from profiler.store.location import store_path
+from profiler.store.writer import SessionWriter, finalize_session, process_start_time, summary_from_db
+
+SESSION_LIST_COLUMNS = (
+    "id, status, started, ended, prompt, input_tokens, warmup, repeat_index, model, model_label, quant, dtype,"
+    " device, backend, batch_size, attn, gpu_name, source, host, pid, error, tokens, ttft_ms, decode_p50_ms,"
+    " decode_p95_ms, decode_p99_ms, decode_mean_ms, tokens_per_s"
+)
+
+
+class SessionStore:
+    """The store at `data_dir` (see `resolve_data_dir`). Opening it recovers orphaned sessions."""
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, *, recover_orphans: bool = True) -> None:
+        self.path: Path = store_path(data_dir)
+        self._local = threading.local()
+        # opening once up front turns a corrupt/foreign/unwritable store into one clear error now
+        self._connection()
+        if recover_orphans:
+            self.recover_orphans()
+
+    # -- connections: one per thread (the app reads on the UI thread while a worker writes)
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = open_connection(self.path)
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- writing
+    def begin_session(self, meta: SessionMeta, **kwargs: Any) -> SessionWriter:
+        return SessionWriter(self.path, meta, **kwargs)
+
+    def recover_orphans(self) -> list[str]:
+        """Mark `running` sessions whose process is gone as `interrupted`, keeping their tokens."""
+        conn = self._connection()
+        host = socket.gethostname()
+        rows = conn.execute("SELECT id, host, pid, pid_started FROM sessions WHERE status=?", (RUNNING,)).fetchall()
+        recovered = []
+        for session_id, session_host, pid, pid_started in rows:
+            if session_host != host or pid is None:
+                continue  # another machine's process: we can't tell whether it is alive
+            alive_started = process_start_time(pid)
+            if alive_started is not None and (pid_started is None or abs(alive_started - pid_started) < 1.0):
+                continue  # the writing process is still running
+            finalize_session(conn, session_id, INTERRUPTED, error="process ended without closing the session")
+            recovered.append(session_id)
+        return recovered
+
+    def delete_sessions(self, session_ids: Iterable[str]) -> int:
+        conn = self._connection()
+        ids = list(session_ids)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            count = 0
+            for session_id in ids:
+                count += conn.execute("DELETE FROM sessions WHERE id=?", (session_id,)).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return count
+
+    def import_sessions(self, sessions: Sequence[tuple[SessionMeta, dict[str, Any], list[TokenRecord]]]) -> list[str]:
+        """Insert finished sessions (meta, row overrides incl. `id`/`status`/`started`, tokens) in ONE transaction."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = []
+            for meta, overrides, tokens in sessions:
+                session_id = overrides["id"]
+                if conn.execute("SELECT 1 FROM sessions WHERE id=?", (session_id,)).fetchone():
+                    raise InputError(f"session {session_id} is already in the store; nothing imported")
+                conn.execute(
+                    "INSERT INTO sessions (id, status, started, ended, prompt, input_tokens, warmup, repeat_index,"
+                    " model, model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings,"
+                    " environment, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (session_id, overrides.get("status", "finished"), overrides["started"], overrides.get("ended"),
+                     meta.prompt, meta.input_tokens, int(meta.warmup), meta.repeat_index, meta.model,
+                     meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend, meta.batch_size, meta.attn,
+                     meta.gpu_name, json.dumps(meta.settings, default=str), json.dumps(meta.environment, default=str),
+                     meta.source),
+                )
+                conn.executemany(
+                    "INSERT INTO tokens (session_id, k, context_size, latency_ms, phase, token_id, token_text,"
+                    " wall_time, forward_ms, sample_ms, gc_collections, gc_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(session_id, t.k, t.context_size, t.latency_ms, t.phase, t.token_id, t.token_text, t.wall_time,
+                      t.forward_ms, t.sample_ms, t.gc_collections, t.gc_ms) for t in tokens],
+                )
+                summary = summary_from_db(conn, session_id)
+                conn.execute(
+                    "UPDATE sessions SET tokens=?, ttft_ms=?, decode_p50_ms=?, decode_p95_ms=?, decode_p99_ms=?,"
+                    " decode_mean_ms=?, tokens_per_s=? WHERE id=?",
+                    (summary.tokens, summary.ttft_ms, summary.decode_p50_ms, summary.decode_p95_ms,
+                     summary.decode_p99_ms, summary.decode_mean_ms, summary.tokens_per_s, session_id),
+                )
+                ids.append(session_id)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return ids
+
+    # -- reading
+    def list_sessions(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Sessions newest first, each a dict of the `sessions` columns (summary included)."""
+        conn = self._connection()
+        sql = f"SELECT {SESSION_LIST_COLUMNS} FROM sessions ORDER BY started DESC, rowid DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cursor = conn.execute(sql)
+        names = [d[0] for d in cursor.description]
+        sessions = [dict(zip(names, row)) for row in cursor.fetchall()]
+        for session in sessions:
+            session["warmup"] = bool(session["warmup"])
+            if session["status"] == RUNNING:
+                # a running session's summary is not stored yet: compute it live (few tokens, few sessions)
+                summary = summary_from_db(conn, session["id"])
+                session.update({k: getattr(summary, k) for k in (
+                    "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms",
+                    "tokens_per_s")})
+        return sessions
+
+    def resolve_ids(self, prefixes: Iterable[str]) -> list[str]:
+        """Full session ids from ids or unambiguous prefixes (like git's short hashes)."""
+        conn = self._connection()
+        resolved = []
+        for prefix in prefixes:
+            prefix = prefix.strip()
+            if not prefix:
+                raise InputError("empty session id")
+            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches = [r[0] for r in conn.execute(
+                "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2", (escaped + "%",))]
+            if not matches:
+                raise InputError(f"no session {prefix!r} in {self.path}")
+            if len(matches) > 1 and prefix not in matches:
+                raise InputError(f"session id {prefix!r} is ambiguous; give more characters")
+            resolved.append(prefix if prefix in matches else matches[0])
+        return resolved
+
+    def get_session(self, session_id: str) -> dict[str, Any]:
+        conn = self._connection()
+        cursor = conn.execute(f"SELECT {SESSION_LIST_COLUMNS}, settings, environment FROM sessions WHERE id=?",
+                              (session_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise InputError(f"no session {session_id!r} in {self.path}")
+        session = dict(zip([d[0] for d in cursor.description], row))
+        session["warmup"] = bool(session["warmup"])
+        session["settings"] = json.loads(session["settings"] or "{}")
+        session["environment"] = json.loads(session["environment"] or "{}")
+        if session["status"] == RUNNING:
+            summary = summary_from_db(conn, session_id)
+            session.update({k: getattr(summary, k) for k in (
+                "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms",
+                "tokens_per_s")})
+        return session
+
+    def session_tokens(self, session_id: str) -> list[dict[str, Any]]:
+        cursor = self._connection().execute(
+            "SELECT k, context_size, latency_ms, phase, token_id, token_text, wall_time, forward_ms, sample_ms,"
+            " gc_collections, gc_ms FROM tokens WHERE session_id=? ORDER BY k", (session_id,))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def session_metrics(self, session_id: str) -> list[dict[str, Any]]:
+        cursor = self._connection().execute(
+            "SELECT wall_time, gpu_util, gpu_mem_mb, gpu_temp_c, sm_clock_mhz, power_w, throttle_reasons, cpu_util,"
+            " rss_mb FROM metrics WHERE session_id=? ORDER BY wall_time", (session_id,))
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def token_rows(self, session_ids: Sequence[str] | None = None, include_warmup: bool = True) -> list[dict[str, Any]]:
+        """One dict per token with the CSV/frame columns (profiler.columns.ALL_COLUMNS), sessions oldest first."""
+        from profiler.store.token_rows import query_token_rows
+
+        return query_token_rows(self._connection(), session_ids, include_warmup)
+
+    def tokens_frame(self, session_ids: Sequence[str] | None = None, include_warmup: bool = False):
+        """The token rows as a pandas DataFrame with ALL_COLUMNS: what `model/` fits on."""
+        import pandas as pd  # deferred: pandas costs ~0.3 s to import
+
+        return pd.DataFrame(self.token_rows(session_ids, include_warmup), columns=ALL_COLUMNS)

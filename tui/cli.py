@@ -1,0 +1,70 @@
+"""The `tokenlat-tui` command: bare, it opens the app; with a subcommand, it works headless.
+
+Each subcommand lives in `tui/commands/<name>.py` with `add_parser(subparsers)` and `run(args) -> int`.
+Nothing heavy is imported here: `--help` must answer in well under 0.5 s, so torch, transformers,
+pandas and textual load only inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command name -> module under tui.commands (order = order in --help)
+COMMANDS = {
+    "collect": "collect",
+    "sessions": "sessions",
+    "show": "show",
+    "delete": "delete",
+    "export": "export",
+    "import": "import_csv",
+    "fit": "fit",
+    "estimate": "estimate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tui.commands.common import add_backend_arguments, add_store_arguments
+
+    parser = argparse.ArgumentParser(
+        prog="tokenlat-tui",
+        description="Per-token LLM inference latency profiler. With no subcommand, opens the terminal app.",
+    )
+    add_store_arguments(parser)
+    add_backend_arguments(parser)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMANDS.values():
+        try:
+            module = importlib.import_module(f"tui.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"tui.commands.{module_name}":
+                raise
+            continue  # a command still being built; the rest work
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from profiler.errors import ProfilerError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from tui.launch import run_app  # deferred: textual is only for the app
+
+            return run_app(args)
+        return int(args.handler(args) or 0)
+    except ProfilerError as exc:
+        print(f"tokenlat-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tokenlat-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1  # output piped into `head` and closed: not an error worth a traceback
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

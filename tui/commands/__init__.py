@@ -1,0 +1,1 @@
+"""Headless subcommands, one module each: `add_parser(subparsers)` registers, `run(args)` works."""
