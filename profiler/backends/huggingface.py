@@ -1,0 +1,296 @@
+"""The Hugging Face backend: the embedded default, random-weight architectures, or real models.
+
+torch and transformers are imported inside `load_huggingface_backend`, never at module import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from profiler.backends.base import Backend, BackendInfo, Generation, ProgressCallback, SamplingSettings
+from profiler.backends.byte_tokenizer import ByteTokenizer, IncrementalByteDecoder
+from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_LABEL, EMBEDDED_MODEL_ID
+from profiler.backends.hf_tokenizer import IncrementalDecoder, encode_prompt
+from profiler.backends.options import BackendOptions
+from profiler.environment import base_environment, nvidia_driver_version
+from profiler.errors import BackendError, InputError
+
+RANDOM_LABEL = "random weights"
+# config fields worth keeping with a session: enough to recompute weight and KV-cache bytes later
+_CONFIG_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "tie_word_embeddings",
+                "sliding_window")
+
+
+class HuggingFaceBackend(Backend):
+    def __init__(self, torch: Any, model: Any, tokenizer: Any, info: BackendInfo, *, byte_level: bool,
+                 raw: bool) -> None:
+        self.torch = torch
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self._byte_level = byte_level
+        self._raw = raw
+        self.input_device = model.get_input_embeddings().weight.device
+        self.is_cuda = self.input_device.type == "cuda"
+        from transformers import DynamicCache
+
+        self._cache_class = DynamicCache
+        eos = model.generation_config.eos_token_id if model.generation_config else None
+        if eos is None:
+            eos = model.config.eos_token_id
+        self._eos = frozenset(eos if isinstance(eos, (list, tuple)) else ([] if eos is None else [eos]))
+
+    @property
+    def eos_token_ids(self) -> frozenset[int]:
+        return self._eos
+
+    def encode(self, prompt: str) -> list[int]:
+        if self._byte_level:
+            return self.tokenizer.encode(prompt)
+        return encode_prompt(self.tokenizer, prompt, self._raw)
+
+    def new_cache(self) -> Any:
+        return self._cache_class(config=self.model.config)
+
+    def new_decoder(self) -> Any:
+        return IncrementalByteDecoder() if self._byte_level else IncrementalDecoder(self.tokenizer)
+
+    def start(self, input_ids: list[int], sampling: SamplingSettings) -> Generation:
+        from profiler.backends.hf_generation import HuggingFaceGeneration
+
+        return HuggingFaceGeneration(self, input_ids, sampling)
+
+    def synchronize(self) -> None:
+        if self.is_cuda:
+            self.torch.cuda.synchronize()
+
+    def close(self) -> None:
+        self.model = None
+        if self.is_cuda:
+            self.torch.cuda.empty_cache()
+
+
+def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback | None = None) -> HuggingFaceBackend:
+    report = progress or (lambda _what, _fraction: None)
+    report("importing torch", 0.05)
+    import torch
+
+    report("importing transformers", 0.3)
+    import transformers
+
+    transformers.logging.set_verbosity_error()  # progress bars and advice would garble the CLI and the app
+    device = _resolve_device(torch, options.device)
+    dtype_name = _resolve_dtype(torch, options.dtype, device)
+    dtype = getattr(torch, dtype_name)
+    report("building model", 0.5)
+    try:
+        if options.model:
+            model, tokenizer, model_id, revision = _load_pretrained(torch, options, device, dtype)
+            byte_level, label = False, ""
+        else:
+            config, model_id = _random_config(options)
+            model = _build_random(torch, config, options, device, dtype)
+            tokenizer, byte_level, label, revision = ByteTokenizer(), True, RANDOM_LABEL, f"random(seed={options.seed})"
+    except torch.cuda.OutOfMemoryError as exc:
+        raise BackendError(f"out of memory loading the model on {device}: {str(exc).splitlines()[0]}") from None
+    model.eval()
+    report("model ready", 1.0)
+    info = _describe(torch, model, options, device, dtype_name, model_id, revision, label)
+    return HuggingFaceBackend(torch, model, tokenizer, info, byte_level=byte_level, raw=options.raw)
+
+
+def _resolve_device(torch: Any, requested: str) -> str:
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BackendError(f"--device {requested}: no CUDA GPU is available here (torch sees none)")
+        if ":" in requested and int(requested.split(":")[1]) >= torch.cuda.device_count():
+            raise BackendError(f"--device {requested}: only {torch.cuda.device_count()} CUDA device(s) present")
+    return requested
+
+
+def _resolve_dtype(torch: Any, requested: str, device: str) -> str:
+    if requested != "auto":
+        return requested
+    if device.startswith("cuda"):
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float32"  # CPUs run float32 fastest; half types are emulated
+
+
+def _device_map(torch: Any, device: str) -> Any:
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        return "auto"  # accelerate spreads the layers over every visible GPU
+    if device == "cuda":
+        return {"": 0}
+    if device.startswith("cuda:"):
+        return {"": int(device.split(":")[1])}
+    return {"": "cpu"}
+
+
+def _quantization_config(options: BackendOptions, dtype: Any) -> Any:
+    if options.quant == "none":
+        return None
+    try:
+        import bitsandbytes  # noqa: F401 - importing is the first test that it can run here
+        from transformers import BitsAndBytesConfig
+    except Exception as exc:  # noqa: BLE001 - any import failure means the same thing to the user
+        raise BackendError(f"--quant {options.quant}: bitsandbytes can't run here ({_first_line(exc)})") from None
+    if options.quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
+
+
+def _random_config(options: BackendOptions) -> tuple[Any, str]:
+    from transformers import AutoConfig
+
+    if options.random_weights:
+        from profiler.architectures import load_architecture
+
+        config_dict = dict(load_architecture(options.random_weights))
+        name = Path(options.random_weights).stem if options.random_weights.endswith(".json") else options.random_weights
+    else:
+        config_dict, name = dict(EMBEDDED_CONFIG), EMBEDDED_MODEL_ID
+    model_type = config_dict.pop("model_type", None)
+    if not model_type:
+        raise InputError(f"architecture {options.random_weights!r} has no model_type")
+    for key in ("architectures", "torch_dtype", "dtype", "transformers_version", "_name_or_path"):
+        config_dict.pop(key, None)
+    try:
+        config = AutoConfig.for_model(model_type, **config_dict)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"architecture {name!r} is not a config transformers can build: {_first_line(exc)}") from None
+    if options.attn != "auto":
+        config._attn_implementation = options.attn
+    return config, name
+
+
+def _build_random(torch: Any, config: Any, options: BackendOptions, device: str, dtype: Any) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(options.seed)
+    quantization = _quantization_config(options, dtype)
+    if quantization is None:
+        target = "cuda:0" if device == "cuda" else device
+        # built directly on the device: a full-size 7B never has to fit in host memory
+        with torch.device(target):
+            return AutoModelForCausalLM.from_config(config, dtype=dtype)
+    # bitsandbytes quantises while loading saved weights: save the random model to scratch
+    # space inside the data dir, load it quantised, delete the scratch copy
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    scratch_root = _scratch_root(options)
+    with tempfile.TemporaryDirectory(prefix="quantise-", dir=scratch_root) as scratch:
+        model.save_pretrained(scratch)
+        del model
+        return _from_pretrained(AutoModelForCausalLM, scratch, options, device, dtype, quantization)
+
+
+def _scratch_root(options: BackendOptions) -> str:
+    from profiler.store import resolve_data_dir
+
+    root = resolve_data_dir(options.data_dir) / "scratch"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(f"can't create scratch dir {root}: {exc.strerror or exc}") from None
+    return str(root)
+
+
+def _from_pretrained(auto_class: Any, source: str, options: BackendOptions, device: str, dtype: Any,
+                     quantization: Any, **kwargs: Any) -> Any:
+    import torch
+
+    extra = {"attn_implementation": options.attn} if options.attn != "auto" else {}
+    if quantization is not None:
+        extra["quantization_config"] = quantization
+    try:
+        return auto_class.from_pretrained(source, dtype=dtype, device_map=_device_map(torch, device),
+                                          trust_remote_code=options.trust_remote_code, **extra, **kwargs)
+    except (ImportError, RuntimeError, ValueError) as exc:
+        text = _first_line(exc)
+        if quantization is not None and ("bitsandbytes" in text.lower() or "quantiz" in text.lower()):
+            raise BackendError(f"--quant {options.quant}: bitsandbytes can't run here ({text})") from None
+        if "flash" in text.lower() and "attn" in text.lower():
+            raise BackendError(f"--attn {options.attn} is not available here ({text})") from None
+        raise BackendError(f"can't load model {source!r}: {text}") from None
+
+
+def _load_pretrained(torch: Any, options: BackendOptions, device: str, dtype: Any) -> tuple[Any, Any, str, str]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = options.model
+    local = Path(source).expanduser()
+    if local.exists():
+        if not (local / "config.json").is_file():
+            raise BackendError(f"model folder {local} has no config.json")
+        source = str(local)
+    elif _looks_like_path(source):
+        raise BackendError(f"model folder not found: {source}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=options.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        if local.exists():
+            raise BackendError(f"can't load the tokenizer in {source}: {_first_line(exc)}") from None
+        raise BackendError(f"can't load {source!r}: not a local folder, and the Hugging Face hub can't be reached "
+                           f"or has no such model ({_first_line(exc)})") from None
+    quantization = _quantization_config(options, dtype)
+    try:
+        model = _from_pretrained(AutoModelForCausalLM, source, options, device, dtype, quantization)
+    except OSError as exc:
+        raise BackendError(f"can't load model {source!r}: {_first_line(exc)}") from None
+    revision = getattr(model.config, "_commit_hash", None)
+    if not revision and local.exists():
+        revision = _folder_fingerprint(local)
+    return model, tokenizer, options.model, revision or ""
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model or model.endswith(".json")
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    """A short hash of a local model folder's config and file sizes: a 'revision' for unversioned folders."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            digest.update(f"{path.name}:{path.stat().st_size}".encode())
+            if path.name == "config.json":
+                digest.update(path.read_bytes())
+    return "local-" + digest.hexdigest()[:12]
+
+
+def _describe(torch: Any, model: Any, options: BackendOptions, device: str, dtype_name: str, model_id: str,
+              revision: str, label: str) -> BackendInfo:
+    config = model.config.to_dict()
+    device_map = getattr(model, "hf_device_map", None)
+    gpu_name = ""
+    if device.startswith("cuda"):
+        index = torch.cuda.current_device() if device == "cuda" else int(device.split(":")[1])
+        gpu_name = torch.cuda.get_device_name(index)
+    environment = base_environment()
+    environment.update({
+        "model": model_id, "revision": revision, "label": label, "dtype": dtype_name, "quant": options.quant,
+        "device": device, "device_map": device_map, "gpu_name": gpu_name,
+        "gpu_count": torch.cuda.device_count() if device.startswith("cuda") else 0,
+        "nvidia_driver": nvidia_driver_version() if device.startswith("cuda") else None,
+        "cuda": torch.version.cuda, "cache": "DynamicCache", "attn": model.config._attn_implementation,
+        "torch_threads": torch.get_num_threads(), "trust_remote_code": options.trust_remote_code,
+        "chat_template": bool(not options.raw and options.model), "parameters": sum(p.numel() for p in model.parameters()),
+        "model_config": {key: config.get(key) for key in _CONFIG_KEYS if key in config},
+    })
+    max_context = getattr(model.config, "max_position_embeddings", None)
+    return BackendInfo(model=model_id, label=label, backend="huggingface", dtype=dtype_name, quant=options.quant,
+                       device=device, attn=str(model.config._attn_implementation or ""), gpu_name=gpu_name,
+                       max_context=max_context, environment=environment)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+__all__ = ["HuggingFaceBackend", "load_huggingface_backend"]

@@ -1,0 +1,51 @@
+"""Backend flags as one value, and the factory that loads the backend they describe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profiler.backends.base import Backend, ProgressCallback
+from profiler.errors import InputError
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+QUANTS = ("none", "8bit", "4bit")
+ATTNS = ("auto", "eager", "sdpa", "flash_attention_2")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    model: str | None = None
+    """Local folder or hub id; None with no random_weights means the embedded default."""
+    random_weights: str | None = None
+    """A shipped architecture name or a config.json path, built with random weights."""
+    dtype: str = "auto"
+    quant: str = "none"
+    device: str = "auto"
+    attn: str = "auto"
+    trust_remote_code: bool = False
+    raw: bool = False
+    seed: int = 0
+    """Seed of random weights (the embedded model and --random-weights)."""
+    data_dir: str | None = None
+    """Scratch space for quantising in-memory models stays inside the data dir."""
+
+    def validate(self) -> None:
+        if self.dtype not in DTYPES:
+            raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if self.quant not in QUANTS:
+            raise InputError(f"--quant must be one of {', '.join(QUANTS)}, not {self.quant!r}")
+        if self.attn not in ATTNS:
+            raise InputError(f"--attn must be one of {', '.join(ATTNS)}, not {self.attn!r}")
+        device = self.device
+        if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
+            raise InputError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+        if self.model and self.random_weights:
+            raise InputError("give --model or --random-weights, not both")
+
+
+def load_backend(options: BackendOptions, progress: ProgressCallback | None = None) -> Backend:
+    """Load the model the options describe. torch and transformers are imported only here."""
+    options.validate()
+    from profiler.backends.huggingface import load_huggingface_backend  # deferred: imports torch
+
+    return load_huggingface_backend(options, progress)
