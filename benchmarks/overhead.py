@@ -1,0 +1,124 @@
+"""What does measuring cost? Per-token decode time on the embedded model, interleaved in one run:
+
+  (a) bare:      a hand-written loop — forward with the KV cache, argmax, .item() — recording nothing
+  (b) profiler:  the real Collector: timing every token, GC watch, metrics sampler, SQLite store
+  (c) generate:  transformers' model.generate() for the same number of tokens (greedy)
+
+Each round runs the three in rotated order on the same prompt; per-token time is a generation's
+whole wall time / tokens (prefill included, same in all three), so the profiler's recording and
+flushing count against it. Also prints the embedded model's own figures (tokens/s at short
+context; how latency grows over one 1024-token run). Ends with one JSON line.
+
+    python benchmarks/overhead.py [--tokens 256] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from profiler.backends import BackendOptions, SamplingSettings, load_backend  # noqa: E402
+from profiler.collect import Collector, RunSettings  # noqa: E402
+from profiler.store import SessionStore  # noqa: E402
+
+PROMPT = "Explain why the KV cache makes decoding cheaper than re-encoding the whole sequence."
+
+
+def bare_loop(backend, ids: list[int], tokens: int) -> float:
+    torch = backend.torch
+    model = backend.model
+    start = time.perf_counter_ns()
+    with torch.inference_mode():
+        cache = backend.new_cache()
+        next_ids = torch.tensor([ids])
+        for _ in range(tokens):
+            out = model(input_ids=next_ids, past_key_values=cache, use_cache=True, logits_to_keep=1)
+            next_ids = out.logits[:, -1, :].argmax(-1)
+            next_ids.item()
+            next_ids = next_ids.view(1, 1)
+    return (time.perf_counter_ns() - start) / 1e6 / tokens
+
+
+def profiler_loop(backend, store: SessionStore, tokens: int) -> float:
+    collector = Collector(backend, store, RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1,
+                                                      gc_freeze=False, sampling=SamplingSettings()))
+    start = time.perf_counter_ns()
+    (outcome,) = collector.run([PROMPT])
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    assert outcome.tokens == tokens, outcome
+    return elapsed / tokens
+
+
+def generate_loop(backend, ids: list[int], tokens: int) -> float:
+    torch = backend.torch
+    start = time.perf_counter_ns()
+    with torch.inference_mode():
+        out = backend.model.generate(torch.tensor([ids]), max_new_tokens=tokens, min_new_tokens=tokens,
+                                     do_sample=False, pad_token_id=backend.model.config.pad_token_id)
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    assert out.shape[1] - len(ids) == tokens
+    return elapsed / tokens
+
+
+def growth(backend, store: SessionStore) -> dict:
+    """One 1024-token run: early vs late decode latency (the embedded model must show context growth)."""
+    collector = Collector(backend, store, RunSettings(max_new_tokens=1024, ignore_eos=True, warmup=0))
+    (outcome,) = collector.run([PROMPT[:40]])
+    latencies = {t["k"]: t["latency_ms"] for t in store.session_tokens(outcome.session_id)}
+    early = statistics.median(latencies[k] for k in range(10, 111))
+    late = statistics.median(latencies[k] for k in range(900, 1001))
+    return {"early_median_ms": early, "late_median_ms": late, "growth_ratio": late / early,
+            "tokens_per_s_short_context": 1000.0 / early}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    backend = load_backend(BackendOptions())
+    ids = backend.encode(PROMPT)
+    with tempfile.TemporaryDirectory() as data_dir:
+        store = SessionStore(data_dir)
+        runners = {
+            "bare": lambda: bare_loop(backend, ids, args.tokens),
+            "profiler": lambda: profiler_loop(backend, store, args.tokens),
+            "generate": lambda: generate_loop(backend, ids, args.tokens),
+        }
+        for run in runners.values():  # one untimed pass each: lazy init, allocator growth
+            run()
+        results: dict[str, list[float]] = {name: [] for name in runners}
+        names = list(runners)
+        for round_index in range(args.rounds):
+            order = names[round_index % 3:] + names[:round_index % 3]
+            for name in order:
+                results[name].append(runners[name]())
+        medians = {name: statistics.median(values) for name, values in results.items()}
+        for name, values in results.items():
+            print(f"{name:9s} per-token ms: median {medians[name]:.3f}  (rounds: {', '.join(f'{v:.3f}' for v in values)})")
+        grown = growth(backend, store)
+    print(f"embedded model: {grown['tokens_per_s_short_context']:.0f} tokens/s at short context; "
+          f"median tokens 10-110 {grown['early_median_ms']:.2f} ms, 900-1000 {grown['late_median_ms']:.2f} ms "
+          f"(x{grown['growth_ratio']:.2f})")
+    figures = {
+        "tokens": args.tokens, "rounds": args.rounds,
+        "bare_ms_per_token": medians["bare"], "profiler_ms_per_token": medians["profiler"],
+        "generate_ms_per_token": medians["generate"],
+        "profiler_over_bare_ratio": medians["profiler"] / medians["bare"],
+        "profiler_over_generate_ratio": medians["profiler"] / medians["generate"],
+        **{f"embedded_{k}": v for k, v in grown.items()},
+    }
+    print(f"profiler/bare {figures['profiler_over_bare_ratio']:.3f} (goal <= 1.03); "
+          f"profiler/generate {figures['profiler_over_generate_ratio']:.3f} (goal <= 1.0)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

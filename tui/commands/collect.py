@@ -1,0 +1,76 @@
+"""`tokenlat-tui collect`: timed generations stored as sessions, with a per-session summary."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tui.commands.common import add_backend_arguments, add_store_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    sub = subparsers.add_parser("collect", help="run prompts and record every token's latency",
+                                description="Run prompts on a model and record every token's latency in the store.")
+    sub.add_argument("prompts", nargs="*", metavar="PROMPT")
+    sub.add_argument("--prompts", dest="prompts_file", metavar="FILE",
+                     help="read prompts from FILE, one per line ('-' for stdin)")
+    add_run_arguments(sub)
+    sub.add_argument("--json", action="store_true", help="print the sessions as JSON instead of a table")
+    add_store_arguments(sub)
+    add_backend_arguments(sub)
+    sub.set_defaults(handler=run)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("generation")
+    group.add_argument("--max-new-tokens", type=int, default=128, metavar="N")
+    group.add_argument("--ignore-eos", action="store_true", help="always generate --max-new-tokens tokens")
+    group.add_argument("--warmup", type=int, default=1, metavar="N",
+                       help="warm-up generations, recorded and flagged, left out of statistics (default 1)")
+    group.add_argument("--repeat", type=int, default=1, metavar="N", help="generations per prompt")
+    group.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    group.add_argument("--top-p", type=float, default=1.0)
+    group.add_argument("--seed", type=int, default=0, help="sampling seed")
+    group.add_argument("--no-gc-freeze", action="store_true", help="don't gc.collect(); gc.freeze() after warm-up")
+
+
+def run_settings(args: argparse.Namespace):
+    from profiler.backends.base import SamplingSettings
+    from profiler.collect import RunSettings
+
+    return RunSettings(max_new_tokens=args.max_new_tokens, ignore_eos=args.ignore_eos, warmup=args.warmup,
+                       repeat=args.repeat, gc_freeze=not args.no_gc_freeze,
+                       sampling=SamplingSettings(temperature=args.temperature, top_p=args.top_p, seed=args.seed))
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    import sys
+
+    from profiler.errors import InputError
+
+    prompts = list(args.prompts)
+    if args.prompts_file:
+        try:
+            text = sys.stdin.read() if args.prompts_file == "-" else Path(args.prompts_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"can't read prompts file {args.prompts_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        prompts += [line for line in text.splitlines() if line.strip()]
+        if not prompts:
+            raise InputError(f"prompts file {args.prompts_file} has no prompts")
+    return prompts
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiler.collect import check_prompts
+    from tui.commands.collect_run import collect_and_report
+    from tui.commands.common import backend_options, open_store
+
+    # everything checkable without the model is checked first: a bad flag costs no model load
+    settings = run_settings(args)
+    settings.validate()
+    prompts = read_prompts(args)
+    check_prompts(prompts)
+    options = backend_options(args)
+    options.validate()
+    store = open_store(args)
+    return collect_and_report(store, options, settings, prompts, as_json=args.json)

@@ -1,0 +1,27 @@
+"""`tokenlat-tui sessions`: every stored session, newest first."""
+
+from __future__ import annotations
+
+import argparse
+
+from tui.commands.common import add_store_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    sub = subparsers.add_parser("sessions", help="list stored sessions, newest first")
+    sub.add_argument("--json", action="store_true", help="print a JSON list")
+    sub.add_argument("--limit", type=int, default=None, metavar="N", help="only the newest N")
+    add_store_arguments(sub)
+    sub.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from profiler.errors import InputError
+    from tui.commands.collect_run import print_sessions
+    from tui.commands.common import open_store
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1")
+    sessions = open_store(args).list_sessions(limit=args.limit)
+    print_sessions(sessions, args.json)
+    return 0

@@ -1,0 +1,77 @@
+"""`tokenlat-tui show ID`: one session's summary, environment and token latencies."""
+
+from __future__ import annotations
+
+import argparse
+
+from tui.commands.common import add_store_arguments
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    sub = subparsers.add_parser("show", help="one session in detail")
+    sub.add_argument("session_id", metavar="ID", help="session id or an unambiguous prefix")
+    sub.add_argument("--json", action="store_true", help="summary, environment and every token as JSON")
+    add_store_arguments(sub)
+    sub.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tui.commands.common import json_safe, open_store, print_json
+    from tui.session_view import session_summary_row
+
+    store = open_store(args)
+    (session_id,) = store.resolve_ids([args.session_id])
+    session = store.get_session(session_id)
+    tokens = store.session_tokens(session_id)
+    summary = session_summary_row(session)
+    if args.json:
+        print_json(json_safe({**summary, "settings": session["settings"], "environment": session["environment"],
+                              "tokens": tokens, "token_count": summary["tokens"]}))
+        return 0
+    _print_rich(summary, session, tokens)
+    return 0
+
+
+def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    head = Table.grid(padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    fraction = summary["bandwidth_fraction"]
+    for name, value in [
+        ("session", summary["id"]), ("status", summary["status"]), ("started", summary["started"]),
+        ("model", f"{summary['model']} ({summary['model_label']})" if summary["model_label"] else summary["model"]),
+        ("dtype / quant", f"{summary['dtype']} / {summary['quant']}"), ("device", summary["device"]),
+        ("warm-up", "yes" if summary["warmup"] else "no"), ("input tokens", summary["input_tokens"]),
+        ("tokens", session["tokens"]), ("TTFT", _ms(summary["ttft_ms"])),
+        ("decode p50 / p95 / p99", " / ".join(_ms(summary[k]) for k in ("decode_p50_ms", "decode_p95_ms", "decode_p99_ms"))),
+        ("tokens/s", f"{summary['tokens_per_s']:.1f}" if summary["tokens_per_s"] else "–"),
+        ("bandwidth fraction", f"{fraction:.1%} of the memory-bandwidth floor" if fraction else "unknown (needs a known GPU and model)"),
+        ("error", summary["error"] or ""),
+    ]:
+        head.add_row(name, Text(str(value)))
+    console.print(head)
+    env = session["environment"]
+    if env:
+        keys = ("revision", "attn", "cache", "torch", "transformers", "bitsandbytes", "torch_threads", "gpu_name",
+                "nvidia_driver", "host")
+        console.print(Text("environment: " + ", ".join(f"{k}={env[k]}" for k in keys if env.get(k) not in (None, ""))))
+    console.print(Text("prompt: " + session["prompt"][:500]))
+    table = Table(title=f"{len(tokens)} tokens", title_justify="left")
+    for title in ("k", "context", "ms", "phase", "gc", "text"):
+        table.add_column(title, justify="right" if title in ("k", "context", "ms", "gc") else "left")
+    shown = tokens if len(tokens) <= 40 else tokens[:20] + tokens[-20:]
+    for token in shown:
+        table.add_row(str(token["k"]), str(token["context_size"]), f"{token['latency_ms']:.3f}", token["phase"],
+                      str(token["gc_collections"] or ""), Text(repr(token["token_text"])))
+    console.print(table)
+    if len(tokens) > 40:
+        console.print(f"(first and last 20 of {len(tokens)} tokens; --json or export for all)")
+
+
+def _ms(value) -> str:
+    return f"{value:.2f} ms" if value is not None else "–"
