@@ -9,6 +9,7 @@ write (see `_publish`).
 from __future__ import annotations
 
 import csv
+import operator
 import os
 import sys
 import uuid
@@ -42,6 +43,9 @@ class ExportResult:
     """Requested sessions with no tokens: a per-token file has no row to hold them."""
 
 
+BOOLEAN_COLUMNS = ("warmup",)
+
+
 def format_value(value: Any) -> str:
     """One cell: floats as repr (exact round trip), booleans as true/false, None as empty."""
     if value is None:
@@ -49,17 +53,28 @@ def format_value(value: Any) -> str:
     if isinstance(value, bool):  # before int: bool is an int subclass
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value)
+        return float.__repr__(value)  # not repr(): numpy 2 floats repr as "np.float64(...)"
     return str(value)
 
 
 def write_rows(handle: TextIO, rows: Iterable[dict[str, Any]]) -> int:
-    """Write the header and `rows` (dicts keyed by ALL_COLUMNS) to an open text handle."""
+    """Write the header and `rows` to an open text handle; returns the row count.
+
+    `rows` are dicts keyed by ALL_COLUMNS holding plain Python values, as
+    `SessionStore.token_rows()` gives them. For those the csv module already writes what
+    `format_value` would (floats by repr, None as empty), so only the boolean columns are
+    converted: formatting every cell in Python would more than double an export's time.
+    """
     writer = csv.writer(handle, lineterminator=LINE_TERMINATOR)
     writer.writerow(ALL_COLUMNS)
+    cells_of = operator.itemgetter(*ALL_COLUMNS)
+    boolean_positions = [ALL_COLUMNS.index(column) for column in BOOLEAN_COLUMNS]
     count = 0
     for row in rows:
-        writer.writerow([format_value(row[column]) for column in ALL_COLUMNS])
+        cells = list(cells_of(row))
+        for position in boolean_positions:
+            cells[position] = format_value(cells[position])
+        writer.writerow(cells)
         count += 1
     return count
 
@@ -128,15 +143,15 @@ def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.Pat
     """
     if str(path) != STDOUT:
         check_writable_target(Path(path), force=force)  # fail before reading a large store
-    wanted = None if session_ids is None else list(dict.fromkeys(store.resolve_ids(session_ids)))
-    rows = store.token_rows(wanted, include_warmup=include_warmup)
+    wanted = None if session_ids is None else set(store.resolve_ids(session_ids))
+    rows = store.token_rows(None if wanted is None else sorted(wanted), include_warmup=include_warmup)
     if not rows:
         what = "the store has no tokens" if wanted is None else "the sessions given have no tokens"
         if not include_warmup:
             what += " outside warm-up sessions"
         raise InputError(f"nothing to export: {what}; no file written")
     exported = len({row["Prompt_ID"] for row in rows})
-    selected = [s for s in store.list_sessions()
-                if (wanted is None or s["id"] in wanted) and (include_warmup or not s["warmup"])]
+    selected = [session for session in store.list_sessions()
+                if (wanted is None or session["id"] in wanted) and (include_warmup or not session["warmup"])]
     count = write_csv(path, rows, force=force)
     return ExportResult(str(path), exported, count, empty_sessions=max(0, len(selected) - exported))

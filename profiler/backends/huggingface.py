@@ -83,6 +83,9 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
     import transformers
 
     transformers.logging.set_verbosity_error()  # progress bars and advice would garble the CLI and the app
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()  # its retry warnings would add lines to the one-line error
     device = _resolve_device(torch, options.device)
     dtype_name = _resolve_dtype(torch, options.dtype, device)
     dtype = getattr(torch, dtype_name)

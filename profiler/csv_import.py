@@ -1,0 +1,393 @@
+"""Reading a per-token CSV into sessions: our own export format or the seed study's five columns.
+
+Every row is checked before anything touches the store, and the sessions then go in with one
+transaction (`SessionStore.import_sessions`), so a bad file imports nothing. Errors name the
+line a text editor would show: the physical line where the offending record starts.
+
+Rules, for the README:
+- Required: the seed's five columns (shared/data/seed-llm-latency/README.md). Any of our other
+  columns (profiler.columns.EXTRA_COLUMNS) that are present are restored; missing ones mean
+  "unknown" (empty text), phase follows k (prefill for k = 1), status is finished. Columns we
+  don't know are ignored and reported.
+- A session's columns (Input_Token_Length, prompt, model, ...) must be the same on all its rows.
+- Context_Size should be Input_Token_Length + k - 1. Rows where it isn't are imported as they are
+  and counted in `ImportResult.context_mismatches`: the store can hold them, and refusing would
+  make an export of such a session impossible to import back.
+- A session exported while still `running` comes back `interrupted`: no process here is writing it.
+- Sessions without session_started are given the import time plus i microseconds (i = their
+  position in the file), so listing them oldest first keeps the file's order.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from profiler.columns import ALL_COLUMNS, EXTRA_COLUMNS, SEED_COLUMNS
+from profiler.errors import CsvFormatError
+from profiler.records import DECODE, FINISHED, INTERRUPTED, PREFILL, RUNNING, STATUSES, SessionMeta, TokenRecord
+
+# A long-context prompt is repeated on every row and easily passes csv's default 128 KiB cell
+# limit; a file we exported must always import. Raising the limit only loosens a global check.
+csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+
+SESSION_COLUMNS = [
+    "Input_Token_Length", "warmup", "model", "model_label", "quant", "dtype", "device", "backend",
+    "batch_size", "attn", "gpu_name", "session_status", "session_started", "repeat_index", "prompt",
+]
+"""Columns that describe the session rather than the token: equal on every row of a Prompt_ID."""
+
+TEXT_SESSION_COLUMNS = ["model", "model_label", "quant", "dtype", "device", "backend", "attn", "gpu_name", "prompt"]
+SQLITE_MAX_INTEGER = 2**63 - 1
+TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no", ""}
+
+FORMAT_FULL = "tokenlat-tui"
+FORMAT_SEED = "seed"
+FORMAT_PARTIAL = "partial"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an import added to the store."""
+
+    path: str
+    format: str
+    """`tokenlat-tui` (all our columns), `seed` (the bare five) or `partial` (some of ours)."""
+    session_ids: list[str]
+    """In file order."""
+    rows: int
+    ignored_columns: list[str] = field(default_factory=list)
+    context_mismatches: int = 0
+    """Rows whose Context_Size isn't Input_Token_Length + k - 1 (imported as they are)."""
+    first_mismatch_line: int | None = None
+
+
+@dataclass
+class ParsedSession:
+    """One Prompt_ID as read from the file."""
+
+    session_id: str
+    first_line: int
+    raw_session_cells: tuple[str, ...]
+    """Its session cells on its first row: later rows compare against these first (fast path)."""
+    fields: dict[str, Any]
+    tokens: list[TokenRecord] = field(default_factory=list)
+    line_of_k: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedCsv:
+    format: str
+    sessions: list[ParsedSession]
+    rows: int
+    ignored_columns: list[str]
+    context_mismatches: int
+    first_mismatch_line: int | None
+
+
+def import_csv(store, path: str | os.PathLike, *, now: dt.datetime | None = None) -> ImportResult:
+    """Import every session in `path` into `store` in one transaction, or nothing.
+
+    Raises CsvFormatError naming the line for a bad file or a Prompt_ID already in the store.
+    `now` (default: the current time) dates sessions the file gives no session_started.
+    """
+    try:
+        parsed = read_csv_sessions(path, now=now)
+        existing = {session["id"] for session in store.list_sessions()}
+        for session in parsed.sessions:
+            if session.session_id in existing:
+                raise CsvFormatError(f"{path} line {session.first_line}: session {session.session_id} "
+                                     "is already in the store")
+    except CsvFormatError as exc:
+        raise CsvFormatError(f"{exc}; nothing imported") from None
+    source = f"import:{Path(path).name}"
+    batch = []
+    for session in parsed.sessions:
+        meta, overrides = _session_row(session, source)
+        batch.append((meta, overrides, session.tokens))
+    ids = store.import_sessions(batch)
+    return ImportResult(str(path), parsed.format, ids, parsed.rows, parsed.ignored_columns,
+                        parsed.context_mismatches, parsed.first_mismatch_line)
+
+
+def read_csv_sessions(path: str | os.PathLike, *, now: dt.datetime | None = None) -> ParsedCsv:
+    """Parse and check the whole file without touching any store; CsvFormatError names the line."""
+    target = Path(path)
+    if target.is_dir():
+        raise CsvFormatError(f"{path} is a directory, not a CSV file")
+    try:
+        handle = open(target, encoding="utf-8-sig", newline="")  # -sig: spreadsheets often add a BOM
+    except OSError as exc:
+        raise CsvFormatError(f"can't read {path}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            parsed = _RowParser(str(path)).parse(handle)
+        except UnicodeDecodeError:
+            line = _line_of_decode_error(target)
+            raise CsvFormatError(f"{path} line {line}: not UTF-8 text (a binary file, or another encoding: "
+                                 "save it as UTF-8 CSV)") from None
+        except OSError as exc:
+            raise CsvFormatError(f"can't read {path}: {exc.strerror or exc}") from None
+    started = now or dt.datetime.now(dt.timezone.utc)
+    for position, session in enumerate(parsed.sessions):
+        if session.fields["session_started"] is None:
+            # distinct, increasing timestamps keep the file's order when sessions are listed by time
+            session.fields["session_started"] = _iso(started + dt.timedelta(microseconds=position))
+    return parsed
+
+
+class _RowParser:
+    """Walks the records once, checking each cell and grouping tokens by Prompt_ID."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # set from the header by _read_header
+        self.width = 0
+        self.index: dict[str, int] = {}
+        self.columns: list[str] = []
+        self.ignored_columns: list[str] = []
+        self.session_index: list[int] = []
+        self.sessions: dict[str, ParsedSession] = {}
+        self.rows = 0
+        self.context_mismatches = 0
+        self.first_mismatch_line: int | None = None
+
+    def fail(self, line: int, message: str) -> CsvFormatError:
+        return CsvFormatError(f"{self.name} line {line}: {message}")
+
+    def parse(self, handle) -> ParsedCsv:
+        reader = csv.reader(handle, strict=True)
+        header_line, header = self._next_record(reader)
+        if header is None:
+            raise CsvFormatError(f"{self.name} is empty: no header line")
+        self._read_header(header_line, header)
+        while True:
+            line, record = self._next_record(reader)
+            if record is None:
+                break
+            self._read_row(line, record)
+        if not self.rows:
+            raise self.fail(header_line + 1, "no data rows after the header")
+        known = set(self.columns)
+        if known >= set(EXTRA_COLUMNS):
+            file_format = FORMAT_FULL
+        else:
+            file_format = FORMAT_PARTIAL if known & set(EXTRA_COLUMNS) else FORMAT_SEED
+        return ParsedCsv(file_format, list(self.sessions.values()), self.rows, self.ignored_columns,
+                         self.context_mismatches, self.first_mismatch_line)
+
+    def _next_record(self, reader) -> tuple[int, list[str] | None]:
+        """The next non-blank record and the line it starts on; (line, None) at the end."""
+        while True:
+            line = reader.line_num + 1
+            try:
+                record = next(reader)
+            except StopIteration:
+                return line, None
+            except csv.Error as exc:
+                reason = "a quoted field is never closed" if "end of data" in str(exc) else str(exc)
+                raise self.fail(line, f"malformed CSV: {reason}") from None
+            # blank lines (and a spreadsheet's trailing ",,,," rows) carry nothing
+            if any(cell.strip() for cell in record):
+                return line, record
+
+    def _read_header(self, line: int, header: list[str]) -> None:
+        names = [name.strip() for name in header]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise self.fail(line, f"column {duplicates[0]} appears more than once")
+        missing = [name for name in SEED_COLUMNS if name not in names]
+        if missing:
+            raise self.fail(line, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                                  f"(the header needs at least {', '.join(SEED_COLUMNS)})")
+        self.width = len(names)
+        self.index = {name: position for position, name in enumerate(names) if name in ALL_COLUMNS}
+        self.columns = [name for name in ALL_COLUMNS if name in self.index]
+        self.ignored_columns = [name for name in names if name not in ALL_COLUMNS]
+        self.session_index = [self.index[name] for name in SESSION_COLUMNS if name in self.index]
+
+    def cell(self, record: list[str], column: str) -> str | None:
+        position = self.index.get(column)
+        return None if position is None else record[position]
+
+    def _read_row(self, line: int, record: list[str]) -> None:
+        if len(record) != self.width:
+            raise self.fail(line, f"{len(record)} fields where the header has {self.width}")
+        session_id = self.cell(record, "Prompt_ID")
+        if not session_id.strip():
+            raise self.fail(line, "Prompt_ID is empty")
+        raw_session_cells = tuple(record[position] for position in self.session_index)
+        session = self.sessions.get(session_id)
+        if session is None:
+            session = ParsedSession(session_id, line, raw_session_cells, self._session_fields(record, line))
+            self.sessions[session_id] = session
+        elif raw_session_cells != session.raw_session_cells:
+            self._check_same_session(session, self._session_fields(record, line), line)
+        token = self._token(record, line)
+        if token.k in session.line_of_k:
+            raise self.fail(line, f"duplicate (Prompt_ID, Token_Index_k) = ({session_id}, {token.k}), "
+                                  f"first on line {session.line_of_k[token.k]}")
+        session.line_of_k[token.k] = line
+        session.tokens.append(token)
+        self.rows += 1
+        if token.context_size != session.fields["Input_Token_Length"] + token.k - 1:
+            self.context_mismatches += 1
+            if self.first_mismatch_line is None:
+                self.first_mismatch_line = line
+
+    def _check_same_session(self, session: ParsedSession, fields: dict[str, Any], line: int) -> None:
+        for column in SESSION_COLUMNS:
+            if fields[column] != session.fields[column]:
+                raise self.fail(line, f"{column} is {_show(fields[column])} but {_show(session.fields[column])} "
+                                      f"on line {session.first_line} for Prompt_ID {session.session_id}; "
+                                      "a session's columns must be the same on all its rows")
+
+    def _session_fields(self, record: list[str], line: int) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "Input_Token_Length": self.integer(record, "Input_Token_Length", line, minimum=0),
+            "warmup": self.boolean(record, "warmup", line),
+            "batch_size": self.integer(record, "batch_size", line, minimum=1, default=1),
+            "repeat_index": self.integer(record, "repeat_index", line, minimum=0, default=0),
+            "session_status": self.status(record, line),
+            "session_started": self.timestamp(record, "session_started", line),
+        }
+        for column in TEXT_SESSION_COLUMNS:
+            fields[column] = self.cell(record, column) or ""
+        return fields
+
+    def _token(self, record: list[str], line: int) -> TokenRecord:
+        k = self.integer(record, "Token_Index_k", line, minimum=1)
+        phase = self.cell(record, "phase") or (PREFILL if k == 1 else DECODE)
+        if phase not in (PREFILL, DECODE):
+            raise self.fail(line, f"phase is {phase!r}; expected {PREFILL} or {DECODE}")
+        produced = self.timestamp(record, "timestamp", line)
+        return TokenRecord(
+            k=k,
+            context_size=self.integer(record, "Context_Size", line, minimum=0),
+            latency_ms=self.duration(record, "Per_Token_Latency_ms", line),
+            phase=phase,
+            token_id=self.integer(record, "token_id", line, default=None),
+            token_text=self.cell(record, "token_text") or "",
+            # the store keeps 0 for "no timestamp" and exports it as an empty cell
+            wall_time=dt.datetime.fromisoformat(produced).timestamp() if produced else 0.0,
+            forward_ms=self.duration(record, "forward_ms", line, default=None),
+            sample_ms=self.duration(record, "sample_ms", line, default=None),
+            gc_collections=self.integer(record, "gc_collections", line, minimum=0, default=0),
+            gc_ms=self.duration(record, "gc_ms", line, default=0.0),
+        )
+
+    # -- cells. `default` is what an absent column or an empty cell means; without one, a value is required.
+    _REQUIRED = object()
+
+    def integer(self, record, column, line, *, minimum: int | None = None, default: Any = _REQUIRED) -> Any:
+        text = self.cell(record, column)
+        if text is None or not text.strip():
+            if default is self._REQUIRED:
+                raise self.fail(line, f"{column} is empty")
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            value = _integral_float(text)  # "14.0": how spreadsheets and pandas write some ints
+            if value is None:
+                raise self.fail(line, f"{column} is {text!r}, not a whole number") from None
+        if minimum is not None and value < minimum:
+            raise self.fail(line, f"{column} is {value}; it can't be below {minimum}")
+        if abs(value) > SQLITE_MAX_INTEGER:
+            raise self.fail(line, f"{column} is {text.strip()}; too large to store")
+        return value
+
+    def duration(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
+        text = self.cell(record, column)
+        if text is None or not text.strip():
+            if default is self._REQUIRED:
+                raise self.fail(line, f"{column} is empty")
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise self.fail(line, f"{column} is {text!r}, not a number") from None
+        if math.isnan(value) or math.isinf(value):
+            raise self.fail(line, f"{column} is {text.strip()}; a duration must be a finite number")
+        if value < 0:
+            raise self.fail(line, f"{column} is {text.strip()}; a duration can't be negative")
+        return value
+
+    def boolean(self, record, column, line) -> bool:
+        text = (self.cell(record, column) or "").strip().lower()
+        if text in TRUE_WORDS:
+            return True
+        if text in FALSE_WORDS:
+            return False
+        raise self.fail(line, f"{column} is {text!r}; expected true or false")
+
+    def status(self, record, line) -> str:
+        status = (self.cell(record, "session_status") or FINISHED).strip()
+        if status not in STATUSES:
+            raise self.fail(line, f"session_status is {status!r}; expected one of {', '.join(STATUSES)}")
+        return INTERRUPTED if status == RUNNING else status
+
+    def timestamp(self, record, column, line) -> str | None:
+        """An ISO 8601 cell as UTC ISO with microseconds (naive = UTC); None when empty."""
+        text = (self.cell(record, column) or "").strip()
+        if not text:
+            return None
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise self.fail(line, f"{column} is {text!r}, not an ISO 8601 date-time") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)
+        return _iso(moment)
+
+
+def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict[str, Any]]:
+    """The store's (meta, overrides) pair for one parsed session."""
+    fields = session.fields
+    meta = SessionMeta(
+        prompt=fields["prompt"], input_tokens=fields["Input_Token_Length"], model=fields["model"],
+        model_label=fields["model_label"], quant=fields["quant"], dtype=fields["dtype"], device=fields["device"],
+        backend=fields["backend"], batch_size=fields["batch_size"], attn=fields["attn"],
+        gpu_name=fields["gpu_name"], warmup=fields["warmup"], repeat_index=fields["repeat_index"], source=source,
+    )
+    return meta, {"id": session.session_id, "status": fields["session_status"], "started": fields["session_started"]}
+
+
+def _integral_float(text: str) -> int | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if value.is_integer() else None
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the file spells it
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _line_of_decode_error(path: Path) -> int:
+    """The 1-based line holding the first byte sequence that isn't UTF-8.
+
+    Text-mode reading decodes ahead in chunks, so the csv reader's position says nothing about
+    where the bad byte is; splitting the raw bytes on b"\\n" is safe because 0x0A never occurs
+    inside a multi-byte UTF-8 character.
+    """
+    with open(path, "rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
