@@ -22,7 +22,8 @@ RANDOM_LABEL = "random weights"
 # config fields worth keeping with a session: enough to recompute weight and KV-cache bytes later
 _CONFIG_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
                 "num_key_value_heads", "head_dim", "vocab_size", "max_position_embeddings", "tie_word_embeddings",
-                "sliding_window")
+                "sliding_window", "attention_bias", "mlp_bias", "use_sliding_window", "max_window_layers",
+                "layer_types")
 
 
 class HuggingFaceBackend(Backend):

@@ -124,10 +124,15 @@ class SessionStore:
         return ids
 
     # -- reading
-    def list_sessions(self, limit: int | None = None) -> list[dict[str, Any]]:
-        """Sessions newest first, each a dict of the `sessions` columns (summary included)."""
+    def list_sessions(self, limit: int | None = None, *, with_environment: bool = False) -> list[dict[str, Any]]:
+        """Sessions newest first, each a dict of the `sessions` columns (summary included).
+
+        `with_environment` adds each session's parsed environment (model config, GPU): needed for
+        the bandwidth fraction, left out otherwise because parsing it for 10k sessions costs time.
+        """
         conn = self._connection()
-        sql = f"SELECT {SESSION_LIST_COLUMNS} FROM sessions ORDER BY started DESC, rowid DESC"
+        columns = SESSION_LIST_COLUMNS + (", environment" if with_environment else "")
+        sql = f"SELECT {columns} FROM sessions ORDER BY started DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         cursor = conn.execute(sql)
@@ -135,6 +140,8 @@ class SessionStore:
         sessions = [dict(zip(names, row)) for row in cursor.fetchall()]
         for session in sessions:
             session["warmup"] = bool(session["warmup"])
+            if with_environment:
+                session["environment"] = json.loads(session["environment"] or "{}")
             if session["status"] == RUNNING:
                 # a running session's summary is not stored yet: compute it live (few tokens, few sessions)
                 summary = summary_from_db(conn, session["id"])

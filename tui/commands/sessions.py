@@ -22,6 +22,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
-    sessions = open_store(args).list_sessions(limit=args.limit)
+    sessions = open_store(args).list_sessions(limit=args.limit, with_environment=args.json)
     print_sessions(sessions, args.json)
     return 0

@@ -41,7 +41,6 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    fraction = summary["bandwidth_fraction"]
     for name, value in [
         ("session", summary["id"]), ("status", summary["status"]), ("started", summary["started"]),
         ("model", f"{summary['model']} ({summary['model_label']})" if summary["model_label"] else summary["model"]),
@@ -50,7 +49,7 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
         ("tokens", session["tokens"]), ("TTFT", _ms(summary["ttft_ms"])),
         ("decode p50 / p95 / p99", " / ".join(_ms(summary[k]) for k in ("decode_p50_ms", "decode_p95_ms", "decode_p99_ms"))),
         ("tokens/s", f"{summary['tokens_per_s']:.1f}" if summary["tokens_per_s"] else "–"),
-        ("bandwidth fraction", f"{fraction:.1%} of the memory-bandwidth floor" if fraction else "unknown (needs a known GPU and model)"),
+        ("measured vs possible", _efficiency_line(session)),
         ("error", summary["error"] or ""),
     ]:
         head.add_row(name, Text(str(value)))
@@ -71,6 +70,19 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
     console.print(table)
     if len(tokens) > 40:
         console.print(f"(first and last 20 of {len(tokens)} tokens; --json or export for all)")
+
+
+def _efficiency_line(session: dict) -> str:
+    from model.efficiency import session_efficiency
+
+    try:
+        efficiency = session_efficiency(session)
+    except Exception:  # noqa: BLE001 - an estimate we can't make is 'unknown', never a failed command
+        efficiency = None
+    if efficiency is None:
+        return "unknown (needs a known GPU and model)"
+    return (f"median decode {efficiency.measured_ms:.2f} ms vs floor {efficiency.floor_ms:.2f} ms on {efficiency.gpu} "
+            f"at context {efficiency.context}: {efficiency.fraction:.0%} of memory bandwidth")
 
 
 def _ms(value) -> str:
