@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 
 # command name -> module under tui.commands (order = order in --help)
@@ -59,11 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     except ProfilerError as exc:
         print(f"tokenlat-tui: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("tokenlat-tui: interrupted", file=sys.stderr)
-        return 130
+        # SIGTERM/SIGHUP outside a session (e.g. while the model loads) still exit 128 + their number
+        return 128 + getattr(exc, "signum", 2)
     except BrokenPipeError:
         return 1  # output piped into `head` and closed: not an error worth a traceback
+    except sqlite3.DatabaseError as exc:
+        # a store whose first pages are sound passes the open-time checks; damage further in
+        # surfaces only when a query reaches it: still one line naming the file, never a traceback
+        from profiler.store import store_path
+
+        print(f"tokenlat-tui: error: can't use the session store {store_path(getattr(args, 'data_dir', None))}: "
+              f"{exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,17 @@ from typing import Callable
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
 
+class SignalInterrupt(KeyboardInterrupt):
+    """Raised by the handlers: a KeyboardInterrupt that remembers which signal, for the 128+N exit code."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"interrupted by {signal.Signals(self.signum).name}"
+
+
 class InterruptHandlers:
     def __init__(self, cancel: threading.Event, in_session: Callable[[], bool]) -> None:
         self.cancel = cancel
@@ -35,7 +46,7 @@ class InterruptHandlers:
         self.received = signum
         self.cancel.set()
         if repeated or not self._in_session():
-            raise KeyboardInterrupt
+            raise SignalInterrupt(signum)
 
     @property
     def exit_code(self) -> int:
