@@ -14,7 +14,7 @@ from profiler.backends.base import Backend, BackendInfo, Generation, ProgressCal
 from profiler.backends.byte_tokenizer import ByteTokenizer, IncrementalByteDecoder
 from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_LABEL, EMBEDDED_MODEL_ID
 from profiler.backends.hf_tokenizer import IncrementalDecoder, encode_prompt
-from profiler.backends.options import BackendOptions
+from profiler.backends.options import BackendOptions, looks_like_path
 from profiler.environment import base_environment, nvidia_driver_version
 from profiler.errors import BackendError, InputError
 
@@ -232,7 +232,7 @@ def _load_pretrained(torch: Any, options: BackendOptions, device: str, dtype: An
         if not (local / "config.json").is_file():
             raise BackendError(f"model folder {local} has no config.json")
         source = str(local)
-    elif _looks_like_path(source):
+    elif looks_like_path(source):
         raise BackendError(f"model folder not found: {source}")
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=options.trust_remote_code)
@@ -250,10 +250,6 @@ def _load_pretrained(torch: Any, options: BackendOptions, device: str, dtype: An
     if not revision and local.exists():
         revision = _folder_fingerprint(local)
     return model, tokenizer, options.model, revision or ""
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model or model.endswith(".json")
 
 
 def _folder_fingerprint(folder: Path) -> str:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from profiler.backends.base import Backend, ProgressCallback
-from profiler.errors import InputError
+from profiler.errors import BackendError, InputError
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTS = ("none", "8bit", "4bit")
@@ -41,6 +42,14 @@ class BackendOptions:
             raise InputError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
         if self.model and self.random_weights:
             raise InputError("give --model or --random-weights, not both")
+        if self.model and looks_like_path(self.model) and not Path(self.model).expanduser().exists():
+            # checked before torch is imported: a typo costs no model-loading time
+            raise BackendError(f"model folder not found: {self.model}")
+
+
+def looks_like_path(model: str) -> bool:
+    """Paths start with . / ~ or have more than one slash; hub ids are 'org/name'."""
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model or model.endswith(".json")
 
 
 def load_backend(options: BackendOptions, progress: ProgressCallback | None = None) -> Backend:
