@@ -142,12 +142,7 @@ class SessionStore:
             session["warmup"] = bool(session["warmup"])
             if with_environment:
                 session["environment"] = json.loads(session["environment"] or "{}")
-            if session["status"] == RUNNING:
-                # a running session's summary is not stored yet: compute it live (few tokens, few sessions)
-                summary = summary_from_db(conn, session["id"])
-                session.update({k: getattr(summary, k) for k in (
-                    "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms",
-                    "tokens_per_s")})
+            _add_live_summary(conn, session)
         return sessions
 
     def resolve_ids(self, prefixes: Iterable[str]) -> list[str]:
@@ -179,11 +174,7 @@ class SessionStore:
         session["warmup"] = bool(session["warmup"])
         session["settings"] = json.loads(session["settings"] or "{}")
         session["environment"] = json.loads(session["environment"] or "{}")
-        if session["status"] == RUNNING:
-            summary = summary_from_db(conn, session_id)
-            session.update({k: getattr(summary, k) for k in (
-                "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms",
-                "tokens_per_s")})
+        _add_live_summary(conn, session)
         return session
 
     def session_tokens(self, session_id: str) -> list[dict[str, Any]]:
@@ -211,3 +202,12 @@ class SessionStore:
         import pandas as pd  # deferred: pandas costs ~0.3 s to import
 
         return pd.DataFrame(self.token_rows(session_ids, include_warmup), columns=ALL_COLUMNS)
+
+
+def _add_live_summary(conn: sqlite3.Connection, session: dict[str, Any]) -> None:
+    """A running session's summary isn't stored until it ends: compute it from its tokens so far."""
+    if session["status"] != RUNNING:
+        return
+    summary = summary_from_db(conn, session["id"])
+    session.update({key: getattr(summary, key) for key in (
+        "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms", "tokens_per_s")})
