@@ -1,0 +1,52 @@
+"""What every latency predictor provides: fit on a token frame, predict, show and save its terms."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+
+class LatencyPredictor(ABC):
+    """A latency model of one configuration: ms per token from (input tokens, context size).
+
+    A pair with context <= input tokens is a first token (prompt processing); the rest are decode
+    steps. Subclasses hold only their parameters; `model.fitted.FittedPredictor` adds what every
+    predictor needs around them (configuration fingerprint, residuals for intervals, JSON).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def fit(self, frame: pd.DataFrame) -> None:
+        """Fit on a prepared frame (`model.frame.prepare`) of one configuration."""
+
+    @abstractmethod
+    def predict(self, input_tokens: np.ndarray, context_sizes: np.ndarray) -> np.ndarray:
+        """Predicted ms per token, for arrays of equal shape."""
+
+    @property
+    @abstractmethod
+    def coefficients(self) -> dict[str, float]:
+        """Fitted terms keyed by feature name (`Input_Token_Length`, `Context_Size`, ...)."""
+
+    @property
+    @abstractmethod
+    def intercept(self) -> float | None:
+        """The constant term in ms, or None for a predictor without one."""
+
+    def derived(self) -> dict[str, float]:
+        """Figures read off the terms in friendlier units (e.g. achieved bandwidth); none by default."""
+        return {}
+
+    @abstractmethod
+    def parameters(self) -> dict[str, Any]:
+        """Everything needed to predict again, as JSON-safe values (no pickle)."""
+
+    @classmethod
+    @abstractmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> "LatencyPredictor":
+        """The inverse of `parameters()`."""

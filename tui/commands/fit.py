@@ -1,0 +1,234 @@
+"""`tokenlat-tui fit`: fit latency models to stored sessions and show how well they predict.
+
+Honest by default: whole prompts are held out (grouped), first token and decode are reported
+apart, and the noise floor of repeated runs says how much error is left to remove.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui.commands.common import add_store_arguments, json_safe, open_store, print_json
+
+PROTOCOL_HELP = {
+    "grouped": "hold out whole prompts (leave-one-prompt-out up to 10, else GroupKFold)",
+    "extrapolate": "train on contexts <= --train-max-context, test beyond it",
+    "seed": "the seed study's random 80/20 token split (reproduces its table; flatters every model)",
+}
+
+
+def add_parser(subparsers) -> None:
+    sub = subparsers.add_parser(
+        "fit", help="fit latency models to sessions and report held-out errors",
+        description="Fit latency predictors to stored sessions (default: every non-warm-up session of the newest "
+                    "session's configuration) and show their held-out errors side by side.")
+    add_store_arguments(sub)
+    sub.add_argument("session_ids", nargs="*", metavar="SESSION_ID", help="sessions to fit (ids or unique prefixes)")
+    sub.add_argument("--protocol", choices=list(PROTOCOL_HELP), default="grouped",
+                     help="; ".join(f"{name}: {text}" for name, text in PROTOCOL_HELP.items()) + " (default: grouped)")
+    sub.add_argument("--predictor", action="append", metavar="NAME",
+                     help="phase (default model), ridge (the seed's), buckets; repeat or comma-separate (default: all)")
+    sub.add_argument("--train-max-context", type=int, metavar="X",
+                     help="extrapolate: train on contexts <= X (default: half the longest context)")
+    sub.add_argument("--test-max-context", type=int, metavar="Y", help="extrapolate: test contexts X < c <= Y only")
+    roofline = sub.add_argument_group("roofline units for the phase predictor (all three, or none)")
+    roofline.add_argument("--weight-bytes", type=float, metavar="BYTES")
+    roofline.add_argument("--kv-bytes-per-token", type=float, metavar="BYTES")
+    roofline.add_argument("--bandwidth-gbs", type=float, metavar="GB/S", help="device memory bandwidth, 1e9 bytes/s")
+    sub.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    sub.add_argument("--save", metavar="FILE", help="also fit the first --predictor on all the sessions and save it as JSON")
+    sub.add_argument("--load", metavar="FILE",
+                     help="score a saved model on the sessions instead of fitting (refuses another configuration)")
+    sub.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from model.predictors import PREDICTORS, predictor_class  # deferred: pandas/numpy load with them
+
+    from profiler.errors import InputError
+
+    if args.load and args.save:
+        raise InputError("--load scores a saved model and --save fits a new one: give one of them")
+    names = _predictor_names(args.predictor, list(PREDICTORS))
+    for name in names:
+        predictor_class(name)  # an unknown name is one clear line, before any work
+    roofline = _roofline(args)
+    frame, note = _select_frame(args)
+    if args.load:
+        report = _score_saved(frame, args.load)
+    else:
+        report = _evaluate(frame, names, args, roofline)
+        if args.save:
+            from model.fitted import fit_predictor
+            from model.saved import save_model
+
+            report["saved"] = str(save_model(fit_predictor(frame, names[0], roofline=roofline), args.save))
+    if args.json:
+        if note:
+            print(f"tokenlat-tui: {note}", file=sys.stderr)
+        print_json(json_safe(report))
+    else:
+        _print_table(report, note)
+    return 0
+
+
+def _predictor_names(given: list[str] | None, available: list[str]) -> list[str]:
+    if not given:
+        return available
+    names = [name.strip() for item in given for name in item.split(",") if name.strip()]
+    return list(dict.fromkeys(names))
+
+
+def _roofline(args: argparse.Namespace):
+    values = (args.weight_bytes, args.kv_bytes_per_token, args.bandwidth_gbs)
+    if all(v is None for v in values):
+        return None
+    from profiler.errors import InputError
+
+    if any(v is None for v in values):
+        raise InputError("roofline units need all of --weight-bytes, --kv-bytes-per-token and --bandwidth-gbs")
+    from model.predictors import RooflineUnits
+
+    try:
+        return RooflineUnits(args.weight_bytes, args.kv_bytes_per_token, args.bandwidth_gbs * 1e9)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _select_frame(args: argparse.Namespace):
+    """The token frame to fit, and a note when sessions of other configurations were left out."""
+    from model.frame import configurations, describe_fingerprint, fingerprint, prepare, row_fingerprints
+    from profiler.errors import InputError
+
+    store = open_store(args)
+    ids = store.resolve_ids(args.session_ids) if args.session_ids else None
+    # named sessions are used even if they were warm-ups: the user asked for them
+    frame = store.tokens_frame(ids, include_warmup=ids is not None)
+    if frame.empty:
+        if ids:
+            raise InputError("the given sessions have no tokens")
+        raise InputError(f"no sessions to fit in {store.path}; collect or import some first")
+    frame = prepare(frame)
+    found = configurations(frame)
+    if len(found) == 1:
+        return frame, None
+    if ids:
+        fingerprint(frame)  # raises: named sessions of several configurations can't be fitted together
+    # several configurations in the store: fit the newest session's (tokens are oldest session first)
+    chosen = row_fingerprints(frame.tail(1))[0]
+    keep = [key == chosen for key in row_fingerprints(frame)]
+    kept = frame[keep].reset_index(drop=True)
+    left_out = frame.loc[[not k for k in keep], "Prompt_ID"].nunique()
+    note = (f"fitting the newest session's configuration ({describe_fingerprint(fingerprint(kept))}); "
+            f"{left_out} session(s) of {len(found) - 1} other configuration(s) left out: name sessions to choose")
+    return kept, note
+
+
+def _evaluate(frame, names: list[str], args: argparse.Namespace, roofline) -> dict:
+    from model.evaluation import evaluate_all
+    from model.frame import fingerprint
+    from model.report import fit_report
+    from model.splits import default_train_max_context
+
+    extra = {}
+    train_max = args.train_max_context
+    if args.protocol == "extrapolate":
+        train_max = default_train_max_context(frame) if train_max is None else train_max
+        extra = {"train_max_context": train_max, "test_max_context": args.test_max_context}
+    evaluations, floor = evaluate_all(frame, names, args.protocol, train_max_context=train_max,
+                                      test_max_context=args.test_max_context, roofline=roofline)
+    return fit_report(evaluations, floor, protocol=args.protocol, fingerprint=fingerprint(frame),
+                      sessions=list(dict.fromkeys(frame["Prompt_ID"])), tokens=len(frame), **extra)
+
+
+def _score_saved(frame, path: str) -> dict:
+    import numpy as np
+
+    from model.evaluation import SCOPES, Evaluation
+    from model.frame import fingerprint, is_first_token
+    from model.metrics import error_metrics
+    from model.repeats import noise_floor
+    from model.report import fit_report
+    from model.saved import load_model
+
+    fitted = load_model(path)
+    predicted = fitted.predict_frame(frame)  # raises ConfigurationMismatch for another configuration
+    actual = frame["Per_Token_Latency_ms"].to_numpy(float)
+    first = is_first_token(frame)
+    rows = {"all": np.ones(len(frame), bool), "prefill": first, "decode": ~first}
+    metrics = {scope: error_metrics(actual[rows[scope]], predicted[rows[scope]]) for scope in SCOPES}
+    evaluation = Evaluation(fitted.name, "saved", metrics, fitted, 0, predicted)
+    return fit_report([evaluation], noise_floor(frame), protocol="saved", fingerprint=fingerprint(frame),
+                      sessions=list(dict.fromkeys(frame["Prompt_ID"])), tokens=len(frame), model_file=path)
+
+
+# -- the table
+
+
+def _print_table(report: dict, note: str | None) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from model.frame import describe_fingerprint
+    from tui.commands.common import stdout_console
+
+    console = stdout_console()
+    if note:
+        console.print(Text(note, style="yellow"))
+    console.print(Text(f"{describe_fingerprint(report['configuration'])}: {len(report['sessions'])} session(s), "
+                       f"{report['tokens']} tokens; {_protocol_line(report)}"))
+    # the seed protocol's table is published to 4 decimals; elsewhere ms to 2 is plenty
+    digits = 4 if report["protocol"] == "seed" else 2
+    errors = Table(title="held-out error, ms", title_justify="left")
+    for header in ("predictor", "MAE", "RMSE", "MAPE", "p90 |err|", "p99 |err|", "first-token MAE", "decode MAE"):
+        errors.add_column(header, justify="left" if header == "predictor" else "right")
+    for name, figures in report["predictors"].items():
+        overall = {k: figures[k] for k in ("mae", "rmse", "mape", "p90_abs", "p99_abs")}
+        errors.add_row(name, *_metric_cells(overall, figures["by_phase"], digits))
+    floor = report["noise_floor"]
+    if floor and floor.get("all"):
+        errors.add_row("noise floor", *_metric_cells(floor["all"], floor, digits), style="dim")
+    console.print(errors)
+    if not floor:
+        console.print(Text("no noise floor: no prompt was run more than once on this configuration "
+                           "(collect with --repeat 3)", style="dim"))
+    terms = Table(title="fitted terms", title_justify="left")
+    for header in ("predictor", "intercept", "coefficients", "in other units"):
+        terms.add_column(header, justify="right" if header == "intercept" else "left")
+    for name, figures in report["predictors"].items():
+        terms.add_row(name, _number(figures["intercept"], 4), _terms(figures["coefficients"]),
+                      _terms(figures.get("derived") or {}, signed=False))
+    console.print(terms)
+    if report.get("saved"):
+        console.print(f"saved the {next(iter(report['predictors']))} model to {report['saved']}")
+
+
+def _protocol_line(report: dict) -> str:
+    protocol = report["protocol"]
+    if protocol == "saved":
+        return f"saved model {report.get('model_file')} scored on every token"
+    if protocol == "extrapolate":
+        upper = report.get("test_max_context")
+        tested = f"{report['train_max_context']} < context" + (f" <= {upper}" if upper else "")
+        return f"trained on context <= {report['train_max_context']}, tested on {tested}"
+    return PROTOCOL_HELP[protocol]
+
+
+def _metric_cells(overall: dict, by_phase: dict, digits: int) -> list[str]:
+    prefill, decode = by_phase.get("prefill"), by_phase.get("decode")
+    mape = overall.get("mape")
+    return [_number(overall.get("mae"), digits), _number(overall.get("rmse"), digits),
+            "-" if mape is None else f"{mape * 100:.1f}%", _number(overall.get("p90_abs"), 2),
+            _number(overall.get("p99_abs"), 2), _number(prefill and prefill["mae"], 2),
+            _number(decode and decode["mae"], 2)]
+
+
+def _terms(values: dict, signed: bool = True) -> str:
+    return "\n".join(f"{name} {_number(value, 4, signed=signed)}" for name, value in values.items()) or "-"
+
+
+def _number(value, digits: int, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
