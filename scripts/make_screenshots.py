@@ -1,0 +1,83 @@
+"""Regenerate screenshots/*.svg from a real run on the embedded model (random weights).
+
+    python scripts/make_screenshots.py [--out screenshots]
+
+Uses a throwaway store, runs a few prompts in a headless app at 120x36, and saves: the main
+screen mid-run, the sessions table, the prediction panel and the help screen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+PROMPTS = ["Summarise the roofline model in two sentences.",
+           "Why does the KV cache make each decode step cheaper than re-reading the whole prompt? " * 3,
+           "List three reasons a GPU throttles during a long benchmark. " * 6]
+
+
+async def main(out: Path) -> None:
+    from textual.widgets import Input, TextArea
+
+    from profiler.backends import BackendOptions, load_backend
+    from profiler.store import SessionStore
+    from tui.app import make_app
+    from tui.widgets.prediction_fit import SIDE_BY_SIDE, available_predictors
+    from tui.widgets.sessions_table import SessionsTable
+
+    out.mkdir(parents=True, exist_ok=True)
+    backend = load_backend(BackendOptions())
+    app = make_app(store=SessionStore(tempfile.mkdtemp(prefix="tokenlat-shots-")), backend=backend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = app.main
+        for text_area in app.query(TextArea):
+            text_area.cursor_blink = False
+        screen.query_one("#warmup", Input).value = "0"
+        for prompt in PROMPTS:
+            screen.query_one("#prompt", TextArea).text = prompt
+            screen.query_one("#max-new-tokens", Input).value = "200"
+            await pilot.press("ctrl+r")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        # mid-run: a long generation, captured while tokens are still streaming in
+        screen.query_one("#prompt", TextArea).text = "Explain how attention cost grows with context length."
+        screen.query_one("#max-new-tokens", Input).value = "1500"
+        await pilot.press("ctrl+r")
+        while screen.live is None or len(screen.live.records) < 300:
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+        app.save_screenshot("main-mid-run.svg", path=str(out))
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        screen.query_one(SessionsTable).focus()
+        await pilot.pause()
+        app.save_screenshot("sessions-table.svg", path=str(out))
+
+        # every predictor model/ offers, side by side (just the seed Ridge when model/ has no others)
+        screen.query_one("#predictor").value = SIDE_BY_SIDE if len(available_predictors()) > 1 else "ridge"
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        screen.query_one("#horizon", Input).focus()
+        await pilot.pause()
+        app.save_screenshot("prediction-panel.svg", path=str(out))
+
+        await pilot.press("f1")
+        await pilot.pause()
+        app.save_screenshot("help-screen.svg", path=str(out))
+    print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.svg')))} to {out}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
+    asyncio.run(main(parser.parse_args().out))

@@ -1,0 +1,105 @@
+"""A real terminal: tmux runs `python -m tui`, types a prompt, ctrl+r, and reads the screen back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler.store import SessionStore
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TMUX = shutil.which("tmux")
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(TMUX is None, reason="tmux not installed (.ci/run installs it)")]
+
+
+def tmux(*args: str, socket: str) -> str:
+    return subprocess.run([TMUX, "-L", socket, "-f", "/dev/null", *args], check=True, capture_output=True, text=True).stdout
+
+
+def wait_for(predicate, socket: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux("capture-pane", "-p", "-t", "smoke", socket=socket)
+        if predicate(screen):
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; the screen was:\n{screen}")
+
+
+def start_app(tmp_path, socket: str) -> None:
+    python_path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # -u COLUMNS/LINES: pytest exports 80x24 there, and Textual would believe it over the real terminal
+    command = (f"cd {tmp_path} && env -u COLUMNS -u LINES TOKENLAT_DATA_DIR={tmp_path / 'data'} "
+               f"PYTHONPATH={python_path} HF_HUB_OFFLINE=1 TERM=xterm-256color {sys.executable} -m tui; "
+               f"echo EXITED $?; sleep 30")
+    tmux("new-session", "-d", "-s", "smoke", "-x", "120", "-y", "36", command, socket=socket)
+    tmux("resize-window", "-t", "smoke", "-x", "120", "-y", "36", socket=socket)
+
+
+def set_max_new_tokens(value: str, socket: str) -> None:
+    """Tab from the prompt to "max new tokens" and replace 128 with `value`."""
+    tmux("send-keys", "-t", "smoke", "Tab", socket=socket)
+    time.sleep(0.3)
+    tmux("send-keys", "-t", "smoke", "End", "BSpace", "BSpace", "BSpace", socket=socket)
+    time.sleep(0.3)
+    tmux("send-keys", "-t", "smoke", "-l", value, socket=socket)
+    wait_for(lambda s: f" {value} " in s, socket)
+
+
+def test_tmux_run_shows_figures_and_new_session(tmp_path):
+    socket = f"tokenlat-smoke-{os.getpid()}"  # a private tmux server: never the user's sessions
+    data_dir = tmp_path / "data"
+    start_app(tmp_path, socket)
+    try:
+        launched = time.monotonic()
+        wait_for(lambda s: "random weights" in s, socket, timeout=90)  # loaded in the background
+        print(f"model loaded after {time.monotonic() - launched:.1f} s")
+        tmux("send-keys", "-t", "smoke", "-l", "Hello from tmux", socket=socket)
+        wait_for(lambda s: "Hello from tmux" in s, socket)
+        set_max_new_tokens("16", socket)  # a short run keeps the test quick
+        started = time.monotonic()
+        tmux("send-keys", "-t", "smoke", "C-r", socket=socket)
+        screen = wait_for(lambda s: s.count("✓ finished") >= 2, socket, timeout=90)  # warm-up + measured
+        print(f"run shown after {time.monotonic() - started:.1f} s")
+        assert "TTFT" in screen and "decode p50" in screen
+        sessions = SessionStore(data_dir).list_sessions()
+        assert [s["status"] for s in sessions] == ["finished", "finished"]
+        assert sessions[0]["id"][:8] in screen
+        tmux("send-keys", "-t", "smoke", "C-q", socket=socket)
+        wait_for(lambda s: "EXITED 0" in s, socket, timeout=30)
+    finally:
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True)
+
+
+def test_tmux_hangup_mid_run_saves_interrupted_session(tmp_path):
+    """The terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link) flushes the run as interrupted."""
+    socket = f"tokenlat-hup-{os.getpid()}"
+    data_dir = tmp_path / "data"
+    start_app(tmp_path, socket)
+    try:
+        wait_for(lambda s: "random weights" in s, socket, timeout=90)
+        tmux("send-keys", "-t", "smoke", "-l", "Hang up on me", socket=socket)
+        set_max_new_tokens("3000", socket)
+        tmux("send-keys", "-t", "smoke", "C-r", socket=socket)
+        wait_for(lambda s: "● running" in s and "tokens 2" in s.replace("tokens 1", "tokens 2"), socket, timeout=60)
+    finally:
+        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        # recover_orphans=False: see what the app itself wrote, not what a later sweep would repair
+        sessions = SessionStore(data_dir, recover_orphans=False).list_sessions()
+        if sessions and all(s["status"] != "running" for s in sessions):
+            break
+        time.sleep(0.2)
+    statuses = {s["status"] for s in sessions if not s["warmup"]} or {s["status"] for s in sessions}
+    assert "interrupted" in statuses
+    interrupted = [s for s in sessions if s["status"] == "interrupted"]
+    assert all(s["error"] is None for s in interrupted)  # closed by the app, not by the orphan sweep

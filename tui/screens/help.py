@@ -1,0 +1,47 @@
+"""F1 / ?: every key, rendered from Markdown."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# tokenlat-tui keys
+
+| Key | What it does |
+| --- | --- |
+| `ctrl+r` | run the prompt (warm-up runs, then repeats) |
+| `escape` | stop the run: the session is kept, marked *interrupted* |
+| `ctrl+e` | export the marked sessions (or all) to CSV |
+| `ctrl+f` | refit the prediction panel |
+| `tab` / `shift+tab` | next / previous panel or field |
+| `space` | (sessions table) mark a session for fit, export, delete |
+| `s` / `S` | (sessions table) sort by the next column / reverse |
+| `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
+| `enter` | (horizon, next N) refit with the new value |
+| `ctrl+p` | command palette: run, stop, export, fit, delete, theme |
+| `F1` / `?` | this help |
+| `q` / `ctrl+q` | quit (asks while a run is active) |
+| `ctrl+c` | stop any run, save it as *interrupted*, and quit |
+
+**TTFT** is the first token: prompt processing plus the first sampled token. The sparkline shows
+decode steps (token 2 onward), one column = the slowest token it covers, so spikes stay visible.
+
+Press `escape` or `q` to close.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: thick $primary;
+                                  background: $surface; padding: 0 1; }
+    """
+    BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(HELP)

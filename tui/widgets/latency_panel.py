@@ -1,0 +1,89 @@
+"""Live per-token latency: the first token apart, a sparkline of decode steps, figures, the text.
+
+Fed either by the running session's buffer (≤ 20 redraws a second, driven by the screen's timer)
+or by a past session picked in the table. The sparkline summarises each column by its max, so a
+single slow token (a GC pause, a clock drop) stays visible however many tokens share a column.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Sparkline, Static
+
+from profiler.records import percentile
+
+TEXT_TAIL_CHARS = 600
+"""Only the end of a long generation is shown: the panel is a few lines tall."""
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def system_figures(sample: tuple | None) -> str:
+    """GPU utilisation/temperature/SM clock from NVML, else the process's CPU% and RSS."""
+    if not sample:
+        return "GPU/CPU —"
+    _wall, gpu_util, gpu_mem, gpu_temp, sm_clock, power, _throttle, cpu, rss = sample
+    if gpu_util is not None:
+        return f"GPU {gpu_util}%  {gpu_temp}°C  SM {sm_clock} MHz  {power:.0f} W  {gpu_mem:.0f} MiB"
+    cpu_text = "—" if cpu is None else f"{cpu:.0f}%"
+    rss_text = "—" if rss is None else f"{rss:.0f} MiB"
+    return f"CPU {cpu_text}  RSS {rss_text}"
+
+
+class LatencyPanel(Vertical):
+    can_focus = True
+    """A tab stop of its own: at 80x24 tabbing here scrolls the panel into view."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="latency-title")
+        yield Static("", id="figures")
+        with Horizontal(id="spark-row"):
+            yield Static("TTFT\n—", id="first-token")
+            yield Sparkline([], id="decode-sparkline", summary_function=max)
+        yield Static("", id="generated")
+
+    def on_mount(self) -> None:
+        self.show_tokens("no session yet: type a prompt, ctrl+r runs it", [], input_tokens=None)
+
+    @property
+    def sparkline(self) -> Sparkline:
+        return self.query_one("#decode-sparkline", Sparkline)
+
+    def show_tokens(self, title: str, records: Sequence, *, input_tokens: int | None, max_new_tokens: int | None = None,
+                    sample: tuple | None = None) -> None:
+        """Redraw from token records (TokenRecord objects or store dicts with the same fields)."""
+
+        def field(record, name):
+            return record[name] if isinstance(record, dict) else getattr(record, name)
+
+        first = next((field(r, "latency_ms") for r in records if field(r, "phase") == "prefill"), None)
+        decode = [field(r, "latency_ms") for r in records if field(r, "phase") == "decode"]
+        ordered = sorted(decode)
+        p50, p95, p99 = (percentile(ordered, q) for q in (50, 95, 99)) if ordered else (None, None, None)
+        current = field(records[-1], "latency_ms") if records else None
+        context = field(records[-1], "context_size") if records else input_tokens
+        tokens_per_s = 1000.0 * len(decode) / sum(decode) if decode and sum(decode) > 0 else None
+        so_far = f"{len(records)}" + (f"/{max_new_tokens}" if max_new_tokens else "")
+
+        # every box has a fixed size (app.tcss): layout=False skips a whole-screen layout pass per frame,
+        # the main cost of a redraw, which a 2-core machine takes from the decoding thread
+        self.query_one("#latency-title", Static).update(Text(title, style="bold"), layout=False)
+        figures = Text.assemble(
+            ("TTFT ", "bold"), f"{_ms(first)} ms   ", ("now ", "bold"), f"{_ms(current)} ms   ",
+            ("tok/s ", "bold"), "—" if tokens_per_s is None else f"{tokens_per_s:.1f}", "\n",
+            ("decode p50 ", "bold"), _ms(p50), ("  p95 ", "bold"), _ms(p95), ("  p99 ", "bold"), f"{_ms(p99)} ms\n",
+            ("context ", "bold"), "—" if context is None else str(context), "   ",
+            ("tokens ", "bold"), so_far, "   ", system_figures(sample),
+        )
+        self.query_one("#figures", Static).update(figures, layout=False)
+        self.query_one("#first-token", Static).update(Text.assemble(("TTFT\n", "bold"), f"{_ms(first)} ms"),
+                                                        layout=False)
+        self.sparkline.data = decode  # a new list each time: in-place changes don't redraw
+        text = "".join(field(r, "token_text") or "" for r in records)
+        self.query_one("#generated", Static).update(Text(text[-TEXT_TAIL_CHARS:], style="italic"), layout=False)

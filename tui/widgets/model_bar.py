@@ -1,0 +1,27 @@
+"""The always-visible line naming what runs: model, label, dtype, quantisation, device."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+class ModelBar(Static):
+    def show_loading(self, what: str, fraction: float) -> None:
+        filled = int(round(fraction * 20))
+        bar = "█" * filled + "░" * (20 - filled)
+        self.update(Text.assemble(("loading model ", "bold"), bar, f" {fraction:4.0%}  {what}"))
+
+    def show_failed(self, error: str) -> None:
+        self.update(Text.assemble(("no model: ", "bold red"), error,
+                                  ("  (past sessions can still be browsed, fitted and exported)", "dim")))
+
+    def show_backend(self, info) -> None:
+        parts = [("model ", "dim"), (info.model, "bold")]
+        if info.label:
+            parts += ["  ", (f"[{info.label}]", "bold yellow")]
+        for name, value in (("dtype", info.dtype), ("quant", info.quant), ("device", info.device),
+                            ("gpu", info.gpu_name), ("ctx", info.max_context)):
+            if value:
+                parts += [(f"  {name} ", "dim"), str(value)]
+        self.update(Text.assemble(*parts))

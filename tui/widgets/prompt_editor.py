@@ -1,0 +1,73 @@
+"""The prompt editor with the run settings beside it and the prompt's live token count."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Checkbox, Input, Label, TextArea
+
+from profiler.backends.base import SamplingSettings
+from profiler.collect import RunSettings
+from profiler.errors import InputError
+
+DEFAULT_PROMPT = ""
+
+
+class PromptEditor(Horizontal):
+    """TextArea on the left, settings on the right. `encode` is set once a backend is loaded."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.encode = None
+        """The loaded backend's `encode`, for the token count; None while loading."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-column"):
+            yield TextArea(DEFAULT_PROMPT, id="prompt", soft_wrap=True, show_line_numbers=False)
+            yield Label("prompt: 0 tokens", id="prompt-tokens")
+        with Vertical(id="settings"):
+            yield Label("max new tokens")
+            yield Input("128", id="max-new-tokens", type="integer")
+            yield Label("temperature (0 = greedy)")
+            yield Input("0", id="temperature", type="number")
+            yield Label("top-p")
+            yield Input("1.0", id="top-p", type="number")
+            yield Label("warm-up runs / repeats")
+            with Horizontal(id="warmup-repeat"):
+                yield Input("1", id="warmup", type="integer")
+                yield Input("1", id="repeat", type="integer")
+            yield Checkbox("ignore EOS", value=True, id="ignore-eos")
+
+    @property
+    def prompt(self) -> str:
+        return self.query_one("#prompt", TextArea).text
+
+    @on(TextArea.Changed, "#prompt")
+    def _count_tokens(self) -> None:
+        self.refresh_token_count()
+
+    def refresh_token_count(self) -> None:
+        label = self.query_one("#prompt-tokens", Label)
+        if self.encode is None:
+            label.update("prompt: tokens counted once the model is loaded")
+            return
+        count = len(self.encode(self.prompt)) if self.prompt else 0
+        label.update(f"prompt: {count} tokens")
+
+    def settings(self) -> RunSettings:
+        """The settings as typed; raises InputError naming the field that can't be read."""
+
+        def number(widget_id: str, kind: type):
+            raw = self.query_one(f"#{widget_id}", Input).value.strip()
+            try:
+                return kind(raw)
+            except ValueError:
+                raise InputError(f"{widget_id.replace('-', ' ')}: {raw!r} is not a number") from None
+
+        sampling = SamplingSettings(temperature=number("temperature", float), top_p=number("top-p", float))
+        settings = RunSettings(max_new_tokens=number("max-new-tokens", int),
+                               ignore_eos=self.query_one("#ignore-eos", Checkbox).value,
+                               warmup=number("warmup", int), repeat=number("repeat", int), sampling=sampling)
+        settings.validate()
+        return settings
