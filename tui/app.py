@@ -12,9 +12,14 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from model.efficiency import session_efficiency
+
 from tui.screens.dialogs import ConfirmScreen
+from tui.screens.estimate import EstimateScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.widgets.latency_panel import LatencyPanel
+from tui.widgets.sessions_table import SessionsTable
 
 
 class TokenlatApp(App):
@@ -26,6 +31,8 @@ class TokenlatApp(App):
         # ctrl+c ends the app like a signal would: the run is flushed and saved as interrupted
         Binding("ctrl+c", "interrupt", "Interrupt", show=False, priority=True, id="interrupt"),
         Binding("f1,question_mark", "help", "Help", id="help"),
+        # priority: the prompt TextArea has focus at start, and the key must work from any field
+        Binding("ctrl+t", "estimate", "Estimate", priority=True, id="estimate"),
     ]
 
     def __init__(self, *, store, backend=None, backend_options=None, clock=None) -> None:
@@ -48,6 +55,16 @@ class TokenlatApp(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_estimate(self) -> None:
+        if not isinstance(self.screen, EstimateScreen):
+            self.push_screen(EstimateScreen())
+
+    def on_sessions_table_highlighted(self, message: SessionsTable.Highlighted) -> None:
+        # bubbles here after MainScreen redrew the latency panel for the session: add its bandwidth line
+        if self.main.running or message.session_id is None:
+            return
+        self.main.query_one(LatencyPanel).show_efficiency(session_efficiency(self.store.get_session(message.session_id)))
 
     async def action_quit(self) -> None:
         if not self.main.running:
@@ -80,6 +97,8 @@ class TokenlatApp(App):
         yield SystemCommand("Fit prediction", "Refit the prediction panel (ctrl+f)", main.action_refit)
         yield SystemCommand("Delete sessions", "Delete the marked or highlighted sessions (delete)",
                             main.action_delete_selected)
+        yield SystemCommand("Estimate", "Memory, latency lower bounds and fit for a model on a GPU (ctrl+t)",
+                            self.action_estimate)
         yield SystemCommand("Help", "Every key (F1)", self.action_help)
 
 

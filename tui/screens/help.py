@@ -22,7 +22,8 @@ HELP = """\
 | `s` / `S` | (sessions table) sort by the next column / reverse |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
 | `enter` | (horizon, next N) refit with the new value |
-| `ctrl+p` | command palette: run, stop, export, fit, delete, theme |
+| `ctrl+t` | estimate memory and latency floors of a model on a GPU |
+| `ctrl+p` | command palette: run, stop, export, fit, delete, estimate, theme |
 | `F1` / `?` | this help |
 | `q` / `ctrl+q` | quit (asks while a run is active) |
 | `ctrl+c` | stop any run, save it as *interrupted*, and quit |

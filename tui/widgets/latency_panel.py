@@ -14,7 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
+from model.efficiency import Efficiency
 from profiler.records import percentile
+from tui.printable import printable
 
 TEXT_TAIL_CHARS = 600
 """Only the end of a long generation is shown: the panel is a few lines tall."""
@@ -43,6 +45,7 @@ class LatencyPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="latency-title")
         yield Static("", id="figures")
+        yield Static("", id="bandwidth")
         with Horizontal(id="spark-row"):
             yield Static("TTFT\n—", id="first-token")
             yield Sparkline([], id="decode-sparkline", summary_function=max)
@@ -50,6 +53,17 @@ class LatencyPanel(Vertical):
 
     def on_mount(self) -> None:
         self.show_tokens("no session yet: type a prompt, ctrl+r runs it", [], input_tokens=None)
+
+    def show_efficiency(self, efficiency: Efficiency | None) -> None:
+        """Measured vs possible for a past session: hidden when its GPU or model is unknown (CPU runs)."""
+        line = self.query_one("#bandwidth", Static)
+        if efficiency is None:
+            line.display = False
+            return
+        line.update(Text.assemble(
+            ("bandwidth ", "bold"), f"{efficiency.fraction:.0%} of {efficiency.gpu} · p50 {efficiency.measured_ms:.2f} ms, "
+            f"floor ≥ {efficiency.floor_ms:.2f} ms"))
+        line.display = True
 
     @property
     def sparkline(self) -> Sparkline:
@@ -74,6 +88,9 @@ class LatencyPanel(Vertical):
         # every box has a fixed size (app.tcss): layout=False skips a whole-screen layout pass per frame,
         # the main cost of a redraw, which a 2-core machine takes from the decoding thread
         self.query_one("#latency-title", Static).update(Text(title, style="bold"), layout=False)
+        bandwidth = self.query_one("#bandwidth", Static)
+        if bandwidth.display:  # belongs to the session shown before; the app re-adds it for a past session
+            bandwidth.display = False
         figures = Text.assemble(
             ("TTFT ", "bold"), f"{_ms(first)} ms   ", ("now ", "bold"), f"{_ms(current)} ms   ",
             ("tok/s ", "bold"), "—" if tokens_per_s is None else f"{tokens_per_s:.1f}", "\n",
@@ -85,5 +102,5 @@ class LatencyPanel(Vertical):
         self.query_one("#first-token", Static).update(Text.assemble(("TTFT\n", "bold"), f"{_ms(first)} ms"),
                                                         layout=False)
         self.sparkline.data = decode  # a new list each time: in-place changes don't redraw
-        text = "".join(field(r, "token_text") or "" for r in records)
+        text = printable("".join(field(r, "token_text") or "" for r in records))
         self.query_one("#generated", Static).update(Text(text[-TEXT_TAIL_CHARS:], style="italic"), layout=False)
