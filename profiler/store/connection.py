@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from profiler.errors import StoreError
@@ -57,18 +58,43 @@ def open_connection(path: Path, *, create: bool = True) -> sqlite3.Connection:
     check_existing_file(path)
     try:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a committed batch survives a process kill (only an OS crash
-        # can lose the last commits), at a fraction of FULL's fsync cost per flush.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        _ensure_schema(conn, path)
+        _retry_while_locked(lambda: _configure(conn, path))
     except sqlite3.DatabaseError as exc:
         raise StoreError(f"can't open store {path}: {exc}") from None
     except OSError as exc:
         raise StoreError(f"can't open store {path}: {exc.strerror or exc}") from None
     return conn
+
+
+def _configure(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a committed batch survives a process kill (only an OS crash
+    # can lose the last commits), at a fraction of FULL's fsync cost per flush.
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    _ensure_schema(conn, path)
+
+
+def _retry_while_locked(setup) -> None:
+    """Run `setup`, retrying while another process holds the store locked.
+
+    Seen once in the two-writers test under heavy load: the second process's setup failed with
+    'database is locked' at once although the busy timeout is 30 s (SQLite gives up on some
+    WAL-index and journal-mode locks without calling the busy handler). Setup holds no
+    transaction between tries, so retrying until the same timeout is safe.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            setup()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
