@@ -147,7 +147,7 @@ class Collector:
         self.sampler = sampler
         try:
             if sampler:
-                sampler.__enter__()
+                sampler.start()
                 writer.set_metrics_source(sampler.drain)
             self.observer.session_started(writer.session_id, meta)
             generation = self.backend.start(ids, self.settings.sampling)

@@ -284,11 +284,18 @@ class _RowParser:
     # -- cells. `default` is what an absent column or an empty cell means; without one, a value is required.
     _REQUIRED = object()
 
-    def integer(self, record, column, line, *, minimum: int | None = None, default: Any = _REQUIRED) -> Any:
+    def present_text(self, record, column, line, default: Any) -> str | None:
+        """The cell's text; None when it is absent or empty and `default` applies (required: refused)."""
         text = self.cell(record, column)
         if text is None or not text.strip():
             if default is self._REQUIRED:
                 raise self.fail(line, f"{column} is empty")
+            return None
+        return text
+
+    def integer(self, record, column, line, *, minimum: int | None = None, default: Any = _REQUIRED) -> Any:
+        text = self.present_text(record, column, line, default)
+        if text is None:
             return default
         try:
             value = int(text)
@@ -303,10 +310,8 @@ class _RowParser:
         return value
 
     def duration(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
-        text = self.cell(record, column)
-        if text is None or not text.strip():
-            if default is self._REQUIRED:
-                raise self.fail(line, f"{column} is empty")
+        text = self.present_text(record, column, line, default)
+        if text is None:
             return default
         try:
             value = float(text)

@@ -78,9 +78,11 @@ class MetricsSampler:
         self.latest: Sample | None = None
         """The newest sample, for live displays."""
 
-    def __enter__(self) -> MetricsSampler:
+    def start(self) -> MetricsSampler:
         self._thread.start()
         return self
+
+    __enter__ = start
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()

@@ -12,14 +12,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from model.efficiency import session_efficiency
-
 from tui.screens.dialogs import ConfirmScreen
 from tui.screens.estimate import EstimateScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
-from tui.widgets.latency_panel import LatencyPanel
-from tui.widgets.sessions_table import SessionsTable
 
 
 class TokenlatApp(App):
@@ -59,12 +55,6 @@ class TokenlatApp(App):
     def action_estimate(self) -> None:
         if not isinstance(self.screen, EstimateScreen):
             self.push_screen(EstimateScreen())
-
-    def on_sessions_table_highlighted(self, message: SessionsTable.Highlighted) -> None:
-        # bubbles here after MainScreen redrew the latency panel for the session: add its bandwidth line
-        if self.main.running or message.session_id is None:
-            return
-        self.main.query_one(LatencyPanel).show_efficiency(session_efficiency(self.store.get_session(message.session_id)))
 
     async def action_quit(self) -> None:
         if not self.main.running:

@@ -22,16 +22,23 @@ SUMMARY_FIELDS = [
 ]
 
 
-def bandwidth_fraction(session: dict[str, Any]) -> float | None:
-    """Achieved memory-bandwidth fraction when GPU and model are known (issue 5), else None."""
+def efficiency_or_none(session: dict[str, Any]):
+    """The session's measured-vs-floor `Efficiency`, or None when GPU or model is unknown.
+
+    Deferred import: `sessions` and `show` only need model/ when they print this.
+    """
+    from model.efficiency import session_efficiency
+
     try:
-        from model.efficiency import bandwidth_fraction as compute
-    except ImportError:
-        return None
-    try:
-        return compute(session)
+        return session_efficiency(session)
     except Exception:  # noqa: BLE001 - an estimate we can't make is 'unknown', never a failed listing
         return None
+
+
+def bandwidth_fraction(session: dict[str, Any]) -> float | None:
+    """Achieved memory-bandwidth fraction when GPU and model are known (issue 5), else None."""
+    efficiency = efficiency_or_none(session)
+    return efficiency.fraction if efficiency is not None else None
 
 
 def session_summary_row(session: dict[str, Any]) -> dict[str, Any]:

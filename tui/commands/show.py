@@ -73,12 +73,9 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
 
 
 def _efficiency_line(session: dict) -> str:
-    from model.efficiency import session_efficiency
+    from tui.session_view import efficiency_or_none
 
-    try:
-        efficiency = session_efficiency(session)
-    except Exception:  # noqa: BLE001 - an estimate we can't make is 'unknown', never a failed command
-        efficiency = None
+    efficiency = efficiency_or_none(session)
     if efficiency is None:
         return "unknown (needs a known GPU and model)"
     return (f"median decode {efficiency.measured_ms:.2f} ms vs floor {efficiency.floor_ms:.2f} ms on {efficiency.gpu} "

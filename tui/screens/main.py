@@ -19,6 +19,7 @@ from profiler.errors import ProfilerError
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, RunFinished, SessionSaved,
                           SessionsChanged, SessionStarted)
 from tui.screens.session_actions import SessionActions
+from tui.session_view import efficiency_or_none
 from tui.widgets.latency_panel import LatencyPanel
 from tui.widgets.model_bar import ModelBar
 from tui.widgets.prediction_fit import build_report, sessions_to_fit
@@ -224,7 +225,9 @@ class MainScreen(SessionActions, Screen):
         session = self.query_one(SessionsTable).sessions[message.session_id]
         tokens = self.app.store.session_tokens(message.session_id)
         title = f"{session['status']} {message.session_id[:8]} · {session['started'][:19].replace('T', ' ')}"
-        self.query_one(LatencyPanel).show_tokens(title, tokens, input_tokens=session["input_tokens"])
+        panel = self.query_one(LatencyPanel)
+        panel.show_tokens(title, tokens, input_tokens=session["input_tokens"])
+        panel.show_efficiency(efficiency_or_none(self.app.store.get_session(message.session_id)))
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:
         self.refit()

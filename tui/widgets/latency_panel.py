@@ -89,7 +89,7 @@ class LatencyPanel(Vertical):
         # the main cost of a redraw, which a 2-core machine takes from the decoding thread
         self.query_one("#latency-title", Static).update(Text(title, style="bold"), layout=False)
         bandwidth = self.query_one("#bandwidth", Static)
-        if bandwidth.display:  # belongs to the session shown before; the app re-adds it for a past session
+        if bandwidth.display:  # belongs to the session shown before; the screen re-adds it for a past session
             bandwidth.display = False
         figures = Text.assemble(
             ("TTFT ", "bold"), f"{_ms(first)} ms   ", ("now ", "bold"), f"{_ms(current)} ms   ",
