@@ -21,6 +21,7 @@ COMMANDS = {
     "export": "export",
     "import": "import_csv",
     "fit": "fit",
+    "compare": "compare",
     "estimate": "estimate",
 }
 
