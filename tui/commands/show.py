@@ -11,6 +11,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("show", help="one session in detail")
     sub.add_argument("session_id", metavar="ID", help="session id or an unambiguous prefix")
     sub.add_argument("--json", action="store_true", help="summary, environment and every token as JSON")
+    sub.add_argument("--spikes", type=int, nargs="?", const=10, default=None, metavar="N",
+                     help="list the N slowest decode tokens (default 10) with what was happening: GC, "
+                          "forward vs sampling time, clocks, throttling")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
 
@@ -19,17 +22,54 @@ def run(args: argparse.Namespace) -> int:
     from tui.commands.common import json_safe, open_store, print_json
     from tui.session_view import session_summary_row
 
+    from profiler.errors import InputError
+
+    if args.spikes is not None and args.spikes < 1:
+        raise InputError(f"--spikes must be at least 1 (got {args.spikes})")
     store = open_store(args)
     (session_id,) = store.resolve_ids([args.session_id])
     session = store.get_session(session_id)
     tokens = store.session_tokens(session_id)
     summary = session_summary_row(session)
+    spikes = None
+    if args.spikes is not None:
+        from model.spikes import find_spikes
+
+        spikes = find_spikes(tokens, store.session_metrics(session_id), top=args.spikes)
     if args.json:
+        extra = {} if spikes is None else {"spikes": [_spike_json(s) for s in spikes]}
         print_json(json_safe({**summary, "settings": session["settings"], "environment": session["environment"],
-                              "tokens": tokens, "token_count": summary["tokens"]}))
+                              "tokens": tokens, "token_count": summary["tokens"], **extra}))
+        return 0
+    if spikes is not None:
+        _print_spikes(summary, spikes)
         return 0
     _print_rich(summary, session, tokens)
     return 0
+
+
+def _spike_json(spike) -> dict:
+    return {"k": spike.k, "context_size": spike.context_size, "latency_ms": spike.latency_ms,
+            "times_median": spike.times_median, "excess_ms": spike.excess_ms, "explained_ms": spike.explained_ms,
+            "causes": spike.causes}
+
+
+def _print_spikes(summary: dict, spikes: list) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    median = summary["decode_p50_ms"]
+    title = (f"{len(spikes)} slowest decode tokens of {summary['id'][:8]} "
+             f"(median decode {median:.2f} ms)" if median is not None else "no decode tokens")
+    table = Table(title=title, title_justify="left")
+    for name in ("k", "context", "ms", "× median", "what was happening"):
+        table.add_column(name, justify="left" if name == "what was happening" else "right",
+                         no_wrap=name != "what was happening")
+    for spike in spikes:
+        table.add_row(str(spike.k), str(spike.context_size), f"{spike.latency_ms:.2f}", f"{spike.times_median:.1f}",
+                      spike.summary)
+    console.print(table)
 
 
 def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
