@@ -1,0 +1,99 @@
+"""B sequences decoded together: one forward per step for the whole batch, timed once.
+
+Prompts of different lengths are left-padded, so every sequence's next token sits at the last
+position. Padding is masked out with `attention_mask`, and `position_ids` count only real tokens:
+a padded sequence sees exactly the positions it would see alone, which is what makes its greedy
+tokens equal to decoding it alone (in float32; half precision reorders sums and may not).
+
+A sequence that has produced EOS keeps being decoded (its tokens are recorded as padding by the
+caller) so the batch shape — and so the cost being measured — stays B until every sequence ends.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from profiler.backends.base import Generation, SamplingSettings, StepOutput
+from profiler.backends.sampling import make_sampler
+
+if TYPE_CHECKING:
+    from profiler.backends.huggingface import HuggingFaceBackend
+
+
+def left_pad(batch: Sequence[Sequence[int]], pad_id: int) -> tuple[list[list[int]], list[list[int]]]:
+    """(ids, attention mask), each row as long as the longest prompt, padding on the left."""
+    if not batch or any(len(ids) == 0 for ids in batch):
+        raise ValueError("every sequence in a batch needs at least one prompt token")
+    width = max(len(ids) for ids in batch)
+    ids = [[pad_id] * (width - len(row)) + list(row) for row in batch]
+    mask = [[0] * (width - len(row)) + [1] * len(row) for row in batch]
+    return ids, mask
+
+
+class BatchedHuggingFaceGeneration(Generation):
+    """`step()` advances every sequence by one token; `batch_token_ids` holds them in batch order."""
+
+    def __init__(self, backend: HuggingFaceBackend, batch: Sequence[Sequence[int]], sampling: SamplingSettings,
+                 pad_id: int = 0) -> None:
+        torch = backend.torch
+        self._torch = torch
+        self._model = backend.model
+        self._cache = backend.new_cache()
+        device = backend.input_device
+        ids, mask = left_pad(batch, pad_id)
+        # tensors are made here, not in step(), so the first token's time is the model's
+        self._next_input = torch.tensor(ids, dtype=torch.long, device=device)
+        self._mask = torch.tensor(mask, dtype=torch.long, device=device)
+        # each sequence counts positions from its first real token: padding takes no position
+        self._positions = (self._mask.cumsum(-1) - 1).clamp(min=0)
+        self._sampler = make_sampler(torch, sampling, device)
+        self._decoders = [backend.new_decoder() for _ in batch]
+        self._ones = torch.ones((len(batch), 1), dtype=torch.long, device=device)
+        self._cuda_events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if backend.is_cuda else None
+        self.batch_size = len(batch)
+        backend.synchronize()  # nothing queued earlier may bleed into the first step's time
+
+    def step(self) -> StepOutput:
+        torch = self._torch
+        events = self._cuda_events
+        with torch.inference_mode():
+            if events:
+                events[0].record()
+            else:
+                start = time.perf_counter_ns()
+            out = self._model(input_ids=self._next_input, attention_mask=self._mask, position_ids=self._positions,
+                              past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+            if events:
+                events[1].record()
+            else:
+                forward_done = time.perf_counter_ns()
+            next_ids = self._sampler(out.logits[:, -1, :])
+            if events:
+                events[2].record()
+            # .tolist() waits for the device: every sequence's id is on the host only now
+            token_ids = tuple(int(i) for i in next_ids.tolist())
+            # the next step feeds one token per sequence, one position further, attending to all so far
+            self._mask = torch.cat([self._mask, self._ones], dim=-1)
+            self._positions = self._positions[:, -1:] + 1
+        self._cache = out.past_key_values
+        self._next_input = next_ids.view(-1, 1)
+        if events:
+            forward_ns = int(events[0].elapsed_time(events[1]) * 1e6)
+            sample_ns = int(events[1].elapsed_time(events[2]) * 1e6)
+        else:
+            sampled = time.perf_counter_ns()
+            forward_ns, sample_ns = forward_done - start, sampled - forward_done
+        return StepOutput(token_id=token_ids[0], forward_ns=forward_ns, sample_ns=sample_ns,
+                          batch_token_ids=token_ids)
+
+    def token_text(self, token_id: int, index: int = 0) -> str:
+        """Text of sequence `index`'s newest token (each sequence has its own incremental decoder)."""
+        return self._decoders[index].token_text(token_id)
+
+    def close(self) -> None:
+        self._cache = None
+        self._next_input = self._mask = self._positions = None
+
+
+__all__ = ["BatchedHuggingFaceGeneration", "left_pad"]
