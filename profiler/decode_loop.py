@@ -34,6 +34,9 @@ def run_generation(generation: Generation, *, input_tokens: int, max_new_tokens:
         started = now_ns()
         out = step()
         ended = now_ns()
+        # the GC counters are read right after the clock, before anything else runs: a collection
+        # triggered by detokenising or building the record would otherwise be charged to this token
+        collections, gc_ns = gc_watch.collections, gc_watch.total_ns
         record = TokenRecord(
             k=k,
             context_size=input_tokens + k - 1,
@@ -44,8 +47,8 @@ def run_generation(generation: Generation, *, input_tokens: int, max_new_tokens:
             wall_time=time.time(),
             forward_ms=out.forward_ns / 1e6 if out.forward_ns is not None else None,
             sample_ms=out.sample_ns / 1e6 if out.sample_ns is not None else None,
-            gc_collections=gc_watch.collections - collections_before,
-            gc_ms=(gc_watch.total_ns - gc_ns_before) / 1e6,
+            gc_collections=collections - collections_before,
+            gc_ms=(gc_ns - gc_ns_before) / 1e6,
         )
         on_token(record)
         if not ignore_eos and out.token_id in eos_token_ids:

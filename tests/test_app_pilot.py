@@ -13,7 +13,7 @@ from profiler.backends import BackendOptions, ScriptedBackend
 from profiler.clock import ManualClock
 from profiler.store import SessionStore
 from tui.app import make_app
-from tui.screens.dialogs import ConfirmScreen, ExportPathScreen
+from tui.screens.dialogs import ConfirmScreen, ExportPathScreen, QuitRunScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.model_bar import ModelBar
 from tui.widgets.sessions_table import SessionsTable
@@ -162,7 +162,7 @@ async def test_bad_model_path_notifies_and_app_keeps_running(tmp_path):
                 break
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert app.backend is None
+        assert app.main.controller.info is None
         assert any(n.severity == "error" for n in app._notifications)
         assert "no model" in str(app.main.query_one(ModelBar).render())
         await pilot.press("ctrl+r")  # refused with a warning, not a crash
@@ -184,8 +184,8 @@ async def test_quit_mid_run_leaves_interrupted_session(tmp_path):
         app.main.query_one(SessionsTable).focus()
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)  # a run is active: it asks
-        await pilot.press("y")
+        assert isinstance(app.screen, QuitRunScreen)  # a run is active: stop it, or leave it running?
+        await pilot.press("s")
         for _ in range(100):
             await pilot.pause(0.05)
             if not app.is_running:
@@ -234,18 +234,19 @@ async def test_help_screen_lists_every_key(tmp_path):
             assert key in HELP
 
 
-def test_first_frame_does_not_wait_for_the_model(tmp_path):
-    async def scenario() -> float:
-        app = make_app(store=SessionStore(tmp_path / "data"), backend_options=BackendOptions())
-        started = time.perf_counter()
-        async with app.run_test(size=SIZE) as pilot:
-            # run_test yields once the screen is composed and drawn: the first frame
-            first_frame = time.perf_counter() - started
-            assert "loading model" in str(app.main.query_one(ModelBar).render()) or app.backend is not None
-            await app.workers.wait_for_complete()
-        return first_frame
-
-    assert asyncio.run(scenario()) < 1.5
+async def test_first_frame_does_not_wait_for_the_model(tmp_path):
+    """Ordering, not a stopwatch (benchmarks/startup.py times it): the frame is drawn while the engine
+    process is still loading the model, and the model bar changes once it has."""
+    app = make_app(store=SessionStore(tmp_path / "data"), backend_options=BackendOptions())
+    async with app.run_test(size=SIZE) as pilot:
+        # run_test yields once the screen is composed and drawn: the first frame
+        assert app.main.controller.info is None
+        assert "loading model" in str(app.main.query_one(ModelBar).render())
+        for _ in range(1200):
+            await pilot.pause(0.05)
+            if app.main.controller.info is not None:
+                break
+        assert "random weights" in str(app.main.query_one(ModelBar).render())
 
 
 async def test_ctrl_c_mid_run_saves_interrupted_and_exits(tmp_path):

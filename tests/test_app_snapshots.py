@@ -47,6 +47,11 @@ def build_app(tmp_path):
 
 async def settle(pilot) -> None:
     app = pilot.app
+    # the (in-process) engine announces the model from its own thread; the refit it triggers
+    # replaces any fit started before it, so wait for it before waiting on the workers
+    while app.main.controller.info is None:
+        await pilot.pause(0.01)
+    await pilot.pause()
     for text_area in app.query(TextArea):
         text_area.cursor_blink = False
     for field in app.query(Input):

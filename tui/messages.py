@@ -1,7 +1,8 @@
 """Messages that cross widgets, named as facts. Widget-local messages live in their widget class.
 
-The decoding thread posts only the low-rate ones (a session started, ended); tokens are pulled
-from the run's buffer by the UI on a timer, so the timing thread never waits for the UI.
+The run controller posts them from the engine client's thread (`post_message` is thread-safe and
+never blocks). Tokens are not messages: they land in the live session's buffer and the screen pulls
+what is new on its redraw timer (<= 10 Hz), however fast they come.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from textual.message import Message
 
 @dataclass
 class BackendLoadProgressed(Message):
-    """The background model load moved on."""
+    """The engine's model load moved on."""
 
     what: str
     fraction: float
@@ -22,8 +23,8 @@ class BackendLoadProgressed(Message):
 
 @dataclass
 class BackendLoaded(Message):
-    backend: Any
-    """The loaded `profiler.backends.Backend`."""
+    info: Any
+    """The loaded model's `profiler.backends.BackendInfo` (the model itself lives in the engine)."""
 
 
 @dataclass
@@ -33,8 +34,13 @@ class BackendLoadFailed(Message):
 
 
 @dataclass
+class PromptCounted(Message):
+    """The engine counted a prompt's tokens (the tokenizer lives with the model, in the engine)."""
+
+
+@dataclass
 class SessionStarted(Message):
-    """The collector wrote a new session row; its tokens follow in the run buffer."""
+    """The engine wrote a new session row; its tokens follow in the live buffer."""
 
     session_id: str
     input_tokens: int
@@ -54,9 +60,18 @@ class SessionSaved(Message):
 
 @dataclass
 class RunFinished(Message):
-    """The worker is done with every generation of a run (or gave up on it)."""
+    """The engine is done with every generation of a run (or refused or gave up on it)."""
 
     error: str | None = None
+    refused: bool = False
+    """The run never started (e.g. the prompt is too long for the model): nothing was stored."""
+
+
+@dataclass
+class EngineExited(Message):
+    """The engine process ended without being asked to (a crash, SIGKILL, out of memory)."""
+
+    code: int | None
 
 
 @dataclass

@@ -72,3 +72,39 @@ class ExportPathScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+QUIT_STOP = "stop"
+QUIT_BACKGROUND = "background"
+
+
+class QuitRunScreen(ModalScreen[str | None]):
+    """Quitting mid-run: stop the run (stored interrupted), or leave it running in the background
+    (the engine completes it, stores it finished, and exits; any app can attach to it meanwhile)."""
+
+    DEFAULT_CSS = """
+    QuitRunScreen { align: center middle; }
+    QuitRunScreen > Vertical { width: 72; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    QuitRunScreen Horizontal { height: auto; align: center middle; margin-top: 1; }
+    QuitRunScreen Button { margin: 0 1; }
+    """
+    BINDINGS = [Binding("s", "answer('stop')", "Stop"), Binding("b", "answer('background')", "Background"),
+                Binding("escape,n", "answer(None)", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("A run is active. Quit and…")
+            with Horizontal():
+                yield Button("Stop it (s)", variant="warning", id=QUIT_STOP)
+                yield Button("Leave it running (b)", variant="primary", id=QUIT_BACKGROUND)
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def action_answer(self, answer: str | None) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id if event.button.id in (QUIT_STOP, QUIT_BACKGROUND) else None)

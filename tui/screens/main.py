@@ -1,7 +1,8 @@
-"""The main screen: prompt and settings, live latency, sessions, prediction — and the run itself.
+"""The main screen: prompt and settings, live latency, sessions, prediction.
 
-Run control lives here because every panel on this screen reacts to it; storage chores (export,
-delete) live in `session_actions.py`, the decoding thread's bridge in `tui/worker.py`.
+It is a view: what runs is the engine's business, reached through `RunController`
+(`tui/run_controller.py`); storage chores (export, delete) live in `session_actions.py`. The live
+panel is redrawn by a timer at <= REDRAW_HZ, only when something new arrived.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
-from profiler.collect import Collector, check_prompts
+from profiler.collect import check_prompts
 from profiler.errors import ProfilerError
-from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, RunFinished, SessionSaved,
-                          SessionsChanged, SessionStarted)
+from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
+                          RunFinished, SessionSaved, SessionsChanged, SessionStarted)
+from tui.run_controller import RunController
 from tui.screens.session_actions import SessionActions
 from tui.session_view import efficiency_or_none
 from tui.widgets.latency_panel import LatencyPanel
@@ -26,12 +28,11 @@ from tui.widgets.prediction_fit import build_report, sessions_to_fit
 from tui.widgets.prediction_panel import PredictionPanel
 from tui.widgets.prompt_editor import PromptEditor
 from tui.widgets.sessions_table import SessionsTable
-from tui.worker import LiveRun
 
 REDRAW_HZ = 10
-"""The live panel redraws at most this often, however fast tokens come. The issue allows 20; on a
-2-core CPU box benchmarks/fidelity.py measured the app's decode median ~10 % over headless at 20 Hz
-and ~5 % at 10 Hz (rendering competes with torch's threads), and 10 Hz still reads as live."""
+"""The live panel redraws at most this often, however fast tokens come (and only when some came).
+With the engine in its own process a redraw no longer shares an interpreter with the timed loop,
+but on a 2-core box it still takes CPU time from it; 10 Hz reads as live."""
 
 
 class MainScreen(SessionActions, Screen):
@@ -43,15 +44,14 @@ class MainScreen(SessionActions, Screen):
         Binding("escape", "stop_run", "Stop", id="stop"),
         Binding("ctrl+e", "export", "Export", priority=True, id="export"),
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
+        Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.live: LiveRun | None = None
-        """The active run; None when idle."""
-        self._drawn = (None, -1)
-        self._max_new_tokens: int | None = None
+        self.controller = RunController(self, self.app.engine_factory, self.app.backend_options)
+        self._drawn: tuple = (None, -1)
         self.last_fit = None
         """The prediction panel's latest FitReport (tests compare it with model/'s own fit)."""
 
@@ -69,40 +69,30 @@ class MainScreen(SessionActions, Screen):
                                  ("sessions", "sessions"), ("prediction", "prediction")):
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one("#prompt", TextArea).focus()
+        self.query_one(ModelBar).show_loading("starting the engine", 0.0)
+        self.controller.start_engine()  # the first frame never waits for the model: it loads in the engine
         self.reload_sessions()
-        if self.app.backend is not None:
-            self.post_message(BackendLoaded(self.app.backend))
-        else:
-            self.query_one(ModelBar).show_loading("starting", 0.0)
-            self._load_backend()
         self.set_interval(1 / REDRAW_HZ, self._redraw_live)
 
     @property
     def running(self) -> bool:
-        return self.live is not None
+        """Our engine is doing a run (not: we are watching someone else's)."""
+        return self.controller.run_active
 
-    # -- the model, loaded off the UI thread so the first frame never waits for torch
-    @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load_backend(self) -> None:
-        from profiler.backends import load_backend
+    @property
+    def live(self):
+        """The session our engine is running (None when idle)."""
+        return self.controller.live if self.controller.run_active else None
 
-        try:
-            backend = load_backend(self.app.backend_options,
-                                   lambda what, fraction: self.post_message(BackendLoadProgressed(what, fraction)))
-        except ProfilerError as exc:
-            self.post_message(BackendLoadFailed(str(exc)))
-            return
-        self.post_message(BackendLoaded(backend))
-
+    # -- the model, loaded by the engine
     def on_backend_load_progressed(self, message: BackendLoadProgressed) -> None:
-        if self.app.backend is None:
+        if self.controller.loading:
             self.query_one(ModelBar).show_loading(message.what, message.fraction)
 
     def on_backend_loaded(self, message: BackendLoaded) -> None:
-        self.app.backend = message.backend
-        self.query_one(ModelBar).show_backend(message.backend.info)
+        self.query_one(ModelBar).show_backend(message.info)
         editor = self.query_one(PromptEditor)
-        editor.encode = message.backend.encode
+        editor.encode = self.controller.count_tokens
         editor.refresh_token_count()
         self.refit()
 
@@ -110,52 +100,62 @@ class MainScreen(SessionActions, Screen):
         self.query_one(ModelBar).show_failed(message.error)
         self.notify(message.error, title="model not loaded", severity="error", timeout=10)
 
+    def on_prompt_counted(self, message: PromptCounted) -> None:
+        self.query_one(PromptEditor).refresh_token_count()
+
+    def action_load_model(self) -> None:
+        if self.controller.info is None and not self.controller.loading:
+            self.query_one(ModelBar).show_loading("starting the engine", 0.0)
+            self.controller.reload()
+
+    def on_engine_exited(self, message: EngineExited) -> None:
+        """The engine died (crash, SIGKILL): one notification; its session is recovered, the app goes on."""
+        was_running = self.controller.run_active
+        self.controller.run_ended()
+        # the engine is reaped by now, so the sweep sees its pid gone and marks its session interrupted
+        recovered = self.app.store.recover_orphans()
+        saved = f"; session {recovered[0][:8]} kept as interrupted" if recovered else ""
+        self.notify(f"the engine stopped unexpectedly (exit code {message.code}){saved}. ctrl+l restarts it.",
+                    title="engine stopped", severity="error", timeout=15)
+        self.query_one(ModelBar).show_failed("the engine stopped (ctrl+l restarts it)")
+        self.query_one(PromptEditor).encode = None
+        if was_running:
+            self._redraw_live(force=True)
+        self.reload_sessions()
+
     # -- running
     def action_run_prompt(self) -> None:
         if self.running:
             self.notify("a run is already active (escape stops it)", severity="warning")
             return
-        if self.app.backend is None:
-            self.notify("the model is not loaded yet", severity="warning")
+        if self.controller.info is None:
+            self.notify("the model is not loaded yet" if self.controller.loading else "no model loaded (ctrl+l loads it)",
+                        severity="warning")
             return
         editor = self.query_one(PromptEditor)
         try:
             settings = editor.settings()
-            collector = Collector(self.app.backend, self.app.store, settings, clock=self.app.clock)
             check_prompts([editor.prompt])
-            collector.encode_checked(editor.prompt)  # a too-long prompt is refused here, not in the thread
         except ProfilerError as exc:
             self.notify(str(exc), title="can't run", severity="error")
             return
-        self.live = LiveRun(self, cancel=collector.cancel, collector=collector)
-        collector.observer = self.live
-        self._max_new_tokens = settings.max_new_tokens
-        self._run_worker(collector, editor.prompt)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="run")
-    def _run_worker(self, collector: Collector, prompt: str) -> None:
-        try:
-            collector.run([prompt])
-        except ProfilerError as exc:
-            self.post_message(RunFinished(str(exc)))
-            return
-        self.post_message(RunFinished())
+        self.controller.unfollow()
+        self.controller.run(editor.prompt, settings)
 
     def action_stop_run(self) -> None:
-        if self.live is not None:
-            self.live.cancel.set()  # the loop stops before the next token and saves the session as interrupted
+        controller = self.controller
+        if controller.loading:
+            controller.cancel_load()
+        elif self.running:
+            controller.stop()  # the engine stops before the next token and stores the session interrupted
             self.notify("stopping…", timeout=1.5)
-
-    async def stop_run_and_wait(self) -> None:
-        """Cancel the run and wait until its session is flushed and marked (used by quit and SIGHUP)."""
-        if self.live is not None:
-            self.live.cancel.set()
-        for worker in list(self.workers):
-            if worker.group == "run" and not worker.is_finished:
-                try:
-                    await worker.wait()
-                except Exception:  # noqa: BLE001 - its failure was already reported; we only need it done
-                    pass
+        elif controller.follower is not None and not controller.follower.ended:
+            follower = controller.follower
+            if controller.owns(follower.pid):
+                controller.engine.stop()
+                self.notify("stopping…", timeout=1.5)
+            else:
+                self.notify(follower.ask_owner_to_stop(), timeout=3)
 
     def on_session_started(self, message: SessionStarted) -> None:
         self.reload_sessions()
@@ -170,46 +170,52 @@ class MainScreen(SessionActions, Screen):
             self.refit()
 
     def on_run_finished(self, message: RunFinished) -> None:
-        self._end_run(message.error)
+        if not self.controller.run_active:
+            return
+        self._redraw_live(force=True)
+        self.controller.run_ended()
+        if message.error:
+            title = "can't run" if message.refused else "run stopped"
+            self.notify(message.error, title=title, severity="error", timeout=10)
+        self.reload_sessions()
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
-        # the one place unexpected worker failures become a notification instead of a crash
+        # the one place unexpected worker failures (fits) become a notification instead of a crash
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
         line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        if event.worker.group == "run":
-            self._end_run(line)
-        elif event.worker.group == "load":
-            self.on_backend_load_failed(BackendLoadFailed(line))
-        else:
-            self.query_one(PredictionPanel).show_message(f"fit failed: {line}")
-
-    def _end_run(self, error: str | None) -> None:
-        if self.live is None:
-            return
-        self._redraw_live(force=True)
-        self.live = None
-        if error:
-            self.notify(error, title="run stopped", severity="error", timeout=10)
-        self.reload_sessions()
+        self.query_one(PredictionPanel).show_message(f"fit failed: {line}")
 
     def _redraw_live(self, force: bool = False) -> None:
+        controller = self.controller
         live = self.live
-        if live is None:
+        if live is not None:
+            records = live.records
+            state = (live.session_id, len(records))
+            if state != self._drawn or force:
+                self._drawn = state
+                self.query_one(LatencyPanel).show_tokens(
+                    f"running {live.session_id[:8]}", list(records), input_tokens=live.input_tokens,
+                    max_new_tokens=live.max_new_tokens, sample=live.sample)
             return
-        records = live.records
-        state = (live.session_id, len(records))
-        if state == self._drawn and not force:
+        follower = controller.follower
+        if follower is None or (follower.ended and not force):
             return
-        self._drawn = state
-        if live.session_id is None:
+        try:
+            arrived = follower.poll()
+        except Exception as exc:  # noqa: BLE001 - a store hiccup must not kill the view; try again next tick
+            self.log.warning(f"following {follower.session_id}: {exc}")
             return
-        input_tokens = records[0].context_size if records else None
-        self.query_one(LatencyPanel).show_tokens(
-            f"running {live.session_id[:8]}", list(records), input_tokens=input_tokens,
-            max_new_tokens=self._max_new_tokens, sample=live.latest_sample())
+        if arrived or force or follower.ended:
+            owner = "this app's engine" if controller.owns(follower.pid) else f"pid {follower.pid}"
+            state = "attached" if not follower.ended else follower.status
+            self.query_one(LatencyPanel).show_tokens(
+                f"{state} {follower.session_id[:8]} · {owner}", list(follower.records),
+                input_tokens=follower.input_tokens, max_new_tokens=follower.max_new_tokens)
+        if follower.ended:
+            self.reload_sessions()
 
     # -- sessions and what the selection drives
     def reload_sessions(self) -> None:
@@ -223,6 +229,14 @@ class MainScreen(SessionActions, Screen):
         if self.running or message.session_id is None:
             return
         session = self.query_one(SessionsTable).sessions[message.session_id]
+        if session["status"] == "running":
+            # someone is collecting it right now (a detached engine, another app, `collect`): follow it live
+            if self.controller.follow(self.app.store.path, message.session_id) is not None:
+                self._redraw_live(force=True)
+                return
+        elif self.controller.follower is not None and self.controller.follower.session_id == message.session_id:
+            return  # it just ended: the follower drew its final state
+        self.controller.unfollow()
         tokens = self.app.store.session_tokens(message.session_id)
         title = f"{session['status']} {message.session_id[:8]} · {session['started'][:19].replace('T', ' ')}"
         panel = self.query_one(LatencyPanel)

@@ -1,0 +1,168 @@
+"""The engine, transport-free: commands in (method calls), events out (an EventStream).
+
+The same class runs inside `python -m profiler.engine` (the real app's engine) and in a thread of a
+test process with a ScriptedBackend passed in (`InProcessEngine`), so pilot tests exercise the very
+code the process runs. It loads one backend and keeps it across runs; each run is one `Collector`
+on a thread of its own, writing the store exactly as `tokenlat-tui collect` does.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict
+from typing import Any
+
+from profiler.collect import Collector, RunObserver, SessionOutcome, check_prompts
+from profiler.engine.events import EventStream
+from profiler.engine.protocol import DETACH_POLICIES, DETACH_STOP, settings_from_dict
+from profiler.errors import ProfilerError
+from profiler.records import SessionMeta, TokenRecord
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+
+
+class _StreamObserver(RunObserver):
+    """The collector's hooks, turned into events. `token` is the hot one: a single append."""
+
+    def __init__(self, events: EventStream, max_new_tokens: int) -> None:
+        self.events = events
+        self.max_new_tokens = max_new_tokens
+        self.token = lambda _session_id, record, append=events.token: append(record)  # no extra frame per token
+
+    def session_started(self, session_id: str, meta: SessionMeta) -> None:
+        self.events.emit({"type": "session_started", "session_id": session_id, "input_tokens": meta.input_tokens,
+                          "warmup": meta.warmup, "max_new_tokens": self.max_new_tokens})
+
+    def session_ended(self, outcome: SessionOutcome) -> None:
+        self.events.emit({"type": "session_ended", "session_id": outcome.session_id, "status": outcome.status,
+                          "error": outcome.error, "warmup": outcome.warmup, "tokens": outcome.tokens})
+
+
+class Engine:
+    def __init__(self, store, events: EventStream, *, backend=None, clock=None) -> None:
+        self.store = store
+        self.events = events
+        self.backend = backend
+        """Loaded once and kept across runs."""
+        self.clock = clock
+        """The decode loop's clock: a scripted backend's ManualClock makes test runs exactly repeatable."""
+        self.cancel = threading.Event()
+        """The current run's cancel switch (a fresh one per run)."""
+        self._run_thread: threading.Thread | None = None
+        self._load_thread: threading.Thread | None = None
+        self.detach_policy: str | None = None
+        """Set once the client has gone: what happens to the current run (see protocol.DETACH_*)."""
+        self.done = threading.Event()
+        """The client has gone and nothing is left to save: the process may exit."""
+
+    @property
+    def running(self) -> bool:
+        return self._run_thread is not None and self._run_thread.is_alive()
+
+    # -- commands
+    def handle(self, command: dict[str, Any]) -> None:
+        kind = command.get("type")
+        try:
+            if kind == "load":
+                self.load(command.get("options") or {})
+            elif kind == "encode":
+                self.encode(command.get("text", ""), command.get("request"))
+            elif kind == "run":
+                self.run(command["prompt"], command.get("settings") or {})
+            elif kind == "stop":
+                self.stop()
+            elif kind == "detach":
+                self.detach(command.get("policy", DETACH_STOP))
+            else:
+                self.events.emit({"type": "error", "error": f"unknown command {kind!r}"})
+        except (KeyError, TypeError, ValueError) as exc:
+            self.events.emit({"type": "error", "error": f"bad {kind!r} command: {first_line(exc)}"})
+
+    def load(self, options: dict[str, Any]) -> None:
+        if self.backend is not None:
+            self._announce_loaded()
+            return
+        if self._load_thread is not None:
+            return  # already loading: its `loaded`/`load_failed` answers this request too
+        self._load_thread = threading.Thread(target=self._load, args=(options,), name="engine-load", daemon=True)
+        self._load_thread.start()
+
+    def _load(self, options: dict[str, Any]) -> None:
+        from profiler.backends.options import BackendOptions, load_backend
+
+        def progress(what: str, fraction: float) -> None:
+            self.events.emit({"type": "loading", "what": what, "fraction": fraction})
+
+        try:
+            backend = load_backend(BackendOptions(**options), progress)
+        except Exception as exc:  # noqa: BLE001 - any load failure is one line for the user, never a dead engine
+            self._load_thread = None
+            self.events.emit({"type": "load_failed", "error": first_line(exc)})
+            return
+        self.backend = backend
+        self._announce_loaded()
+
+    def _announce_loaded(self) -> None:
+        self.events.emit({"type": "loaded", "info": asdict(self.backend.info)})
+
+    def encode(self, text: str, request: Any) -> None:
+        count = len(self.backend.encode(text)) if self.backend is not None and text else (0 if text == "" else None)
+        self.events.emit({"type": "encoded", "request": request, "count": count})
+
+    def run(self, prompt: str, settings: dict[str, Any]) -> None:
+        if self.running:
+            self.events.emit({"type": "run_refused", "error": "a run is already active"})
+            return
+        if self.backend is None:
+            self.events.emit({"type": "run_refused", "error": "the model is not loaded"})
+            return
+        run_settings = settings_from_dict(settings)
+        self.cancel = threading.Event()
+        try:
+            collector = Collector(self.backend, self.store, run_settings, clock=self.clock, cancel=self.cancel,
+                                  observer=_StreamObserver(self.events, run_settings.max_new_tokens))
+            check_prompts([prompt])
+            collector.encode_checked(prompt)  # a prompt too long for the model is refused before any session
+        except ProfilerError as exc:
+            self.events.emit({"type": "run_refused", "error": str(exc)})
+            return
+        self.events.sample_source = lambda: collector.sampler.latest if collector.sampler is not None else None
+        self._run_thread = threading.Thread(target=self._run, args=(collector, prompt), name="engine-run")
+        self._run_thread.start()
+
+    def _run(self, collector: Collector, prompt: str) -> None:
+        error = None
+        try:
+            collector.run([prompt])
+        except Exception as exc:  # noqa: BLE001 - the session is already marked failed; the engine lives on
+            error = first_line(exc)
+        finally:
+            self.events.emit({"type": "run_finished", "error": error})
+            self._check_done(finished_thread=True)
+
+    def stop(self) -> None:
+        self.cancel.set()  # the loop stops before the next token; the session is stored `interrupted`
+
+    def detach(self, policy: str) -> None:
+        """The client is gone (or leaving): finish or stop the current run, then be done."""
+        if policy not in DETACH_POLICIES:
+            policy = DETACH_STOP
+        if self.detach_policy != DETACH_STOP:  # `stop` wins over `finish` (e.g. SIGTERM after a hang-up)
+            self.detach_policy = policy
+        if self.detach_policy == DETACH_STOP:
+            self.cancel.set()
+        self._check_done()
+
+    def _check_done(self, finished_thread: bool = False) -> None:
+        running = self.running and not (finished_thread and threading.current_thread() is self._run_thread)
+        if self.detach_policy is not None and not running:
+            self.done.set()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        thread = self._run_thread
+        if thread is not None:
+            thread.join(timeout)
+            return not thread.is_alive()
+        return True
