@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 APP_ID = "tokenlat-tui"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _V1 = """
 CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,8 +70,50 @@ CREATE TABLE metrics (
 CREATE INDEX metrics_session ON metrics(session_id, wall_time);
 """
 
+# Remote servers (profiler/remote): how a session was timed, the run a concurrent stream belongs
+# to, every streamed chunk as it arrived (per-token latencies of such sessions are derived from
+# these), and what the client and the server said about each request.
+_V2 = """
+ALTER TABLE sessions ADD COLUMN timing TEXT NOT NULL DEFAULT 'device';
+ALTER TABLE sessions ADD COLUMN run_id TEXT;
+CREATE INDEX sessions_run ON sessions(run_id);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    started TEXT NOT NULL,
+    ended TEXT,
+    settings TEXT NOT NULL DEFAULT '{}',
+    summary TEXT
+);
+CREATE TABLE chunks (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    arrival_ms REAL NOT NULL,
+    gap_ms REAL,
+    tokens INTEGER,
+    content INTEGER NOT NULL DEFAULT 1,
+    text TEXT NOT NULL DEFAULT '',
+    gc_collections INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, n)
+) WITHOUT ROWID;
+CREATE TABLE remote_sessions (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    run_id TEXT,
+    api TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    url TEXT NOT NULL,
+    token_source TEXT,
+    queue_ms REAL,
+    http_status INTEGER,
+    server_tokens INTEGER,
+    counted_tokens INTEGER,
+    chunks INTEGER,
+    server_timing TEXT,
+    cold_load INTEGER
+)
+"""
+
 # MIGRATIONS[n] takes a store at version n to n + 1.
-MIGRATIONS: dict[int, str] = {0: _V1}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
 
 
 def migrate(conn: sqlite3.Connection, current: int) -> None:

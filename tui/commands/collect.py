@@ -73,4 +73,10 @@ def run(args: argparse.Namespace) -> int:
     options = backend_options(args)
     options.validate()
     store = open_store(args)
+    from profiler.remote.options import RemoteOptions
+
+    if isinstance(options, RemoteOptions):  # --server: a remote server streams the tokens
+        from tui.commands.collect_remote import collect_remote
+
+        return collect_remote(store, options, settings, prompts, as_json=args.json)
     return collect_and_report(store, options, settings, prompts, as_json=args.json)

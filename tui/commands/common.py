@@ -14,36 +14,18 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model and backend")
-    group.add_argument("--model", default=argparse.SUPPRESS,
-                       help="local model folder or Hugging Face hub id (default: the embedded random-weights model)")
-    group.add_argument("--random-weights", metavar="ARCH|CONFIG.json", default=argparse.SUPPRESS,
-                       help="build a shipped architecture (e.g. mistral-7b-v0.3) or a config.json with random weights")
-    group.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], default=argparse.SUPPRESS)
-    group.add_argument("--quant", choices=["none", "8bit", "4bit"], default=argparse.SUPPRESS,
-                       help="bitsandbytes quantisation")
-    group.add_argument("--device", default=argparse.SUPPRESS, help="auto | cpu | cuda | cuda:N")
-    group.add_argument("--attn", choices=["auto", "eager", "sdpa", "flash_attention_2"], default=argparse.SUPPRESS)
-    group.add_argument("--trust-remote-code", action="store_true", default=argparse.SUPPRESS)
-    group.add_argument("--raw", action="store_true", default=argparse.SUPPRESS,
-                       help="don't apply the tokenizer's chat template")
+    """Every backend's flags (each backend declares its own: profiler/backends/registry.py)."""
+    from profiler.backends.registry import add_backend_arguments as add_all
+
+    add_all(parser)
 
 
 def backend_options(args: argparse.Namespace):
-    """BackendOptions from parsed flags (given before or after the subcommand)."""
-    from profiler.backends.options import BackendOptions
+    """The selected backend's options from parsed flags (given before or after the subcommand):
+    BackendOptions for a local model, RemoteOptions with --server."""
+    from profiler.backends.registry import options_from_args
 
-    return BackendOptions(
-        model=getattr(args, "model", None),
-        random_weights=getattr(args, "random_weights", None),
-        dtype=getattr(args, "dtype", "auto"),
-        quant=getattr(args, "quant", "none"),
-        device=getattr(args, "device", "auto"),
-        attn=getattr(args, "attn", "auto"),
-        trust_remote_code=getattr(args, "trust_remote_code", False),
-        raw=getattr(args, "raw", False),
-        data_dir=getattr(args, "data_dir", None),
-    )
+    return options_from_args(args)
 
 
 def open_store(args: argparse.Namespace):

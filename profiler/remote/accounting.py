@@ -1,0 +1,129 @@
+"""From stamped chunks to tokens: how many tokens each chunk holds, and each token's derived latency.
+
+Per-token latency of a remote stream is *derived*: a chunk's gap (arrival minus the previous
+counted chunk's arrival) split evenly over the tokens in it, so a chunk of 3 tokens after 30 ms
+reads as three 10 ms tokens, not one 30 ms token (vLLM's bench serve makes that mistake, vllm#27485).
+TTFT is the time from the request being sent to the first chunk that carries content and tokens
+(a role-only opener doesn't count, vllm#3759). Extra tokens that share the first chunk arrived
+with it: they are stored as prefill with 0 ms, kept out of decode statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from profiler.records import DECODE, PREFILL, TokenRecord
+from profiler.remote.chunks import CHUNKS, ONE_PER_CHUNK, TOKENIZER, Chunk
+
+
+def count_tokens(chunks: Sequence[Chunk], server_tokens: int | None, tokenizer: Any = None) -> tuple[list[int], str]:
+    """Tokens in each chunk and the source of the counts (best available)."""
+    content = [c for c in chunks if c.content]
+    if content and all(c.tokens is not None for c in content):
+        sources = {c.source for c in content}
+        return [c.tokens or 0 for c in chunks], "+".join(sorted(s for s in sources if s))
+    if tokenizer is not None and content:
+        local = _tokenizer_counts(chunks, tokenizer)
+        if server_tokens and sum(local):
+            return _fit_to_total(local, chunks, server_tokens), f"{TOKENIZER}(fitted to server total)"
+        if sum(local):
+            return local, TOKENIZER
+    ones = [1 if c.content else 0 for c in chunks]
+    if server_tokens is not None and server_tokens == sum(ones):
+        return ones, ONE_PER_CHUNK
+    return ones, CHUNKS
+
+
+def _tokenizer_counts(chunks: Sequence[Chunk], tokenizer: Any) -> list[int]:
+    """Tokenise the joined text once (re-tokenising each piece apart miscounts: llama-benchy#18) and
+    give each token to the chunk holding its last character."""
+    ends, position = [], 0
+    for chunk in chunks:
+        position += len(chunk.text) if chunk.content else 0
+        ends.append(position)
+    text = "".join(c.text for c in chunks if c.content)
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    counts = [0] * len(chunks)
+    index = 0
+    for _start, end in encoded["offset_mapping"]:
+        while index < len(chunks) - 1 and end > ends[index]:
+            index += 1
+        counts[index] += 1
+    return counts
+
+
+def _fit_to_total(local: list[int], chunks: Sequence[Chunk], total: int) -> list[int]:
+    """The local counts made to add up to the server's total, changing as few chunks as possible.
+
+    Every content chunk holds at least one token. The local tokenizer overcounts where the server's
+    text differs from its tokens (an invalid byte arrives as U+FFFD, three bytes when re-encoded):
+    the surplus comes off the fullest chunks; a shortfall goes to the chunks the tokenizer found fullest.
+    """
+    counts = [max(count, 1) if chunk.content else 0 for count, chunk in zip(local, chunks)]
+    by_fullness = sorted((i for i, c in enumerate(chunks) if c.content), key=lambda i: (-local[i], i))
+    surplus = sum(counts) - total
+    while surplus > 0:
+        index = max(range(len(counts)), key=lambda i: counts[i])
+        if counts[index] <= 1:
+            break  # more content chunks than tokens: the server's total can't be honoured
+        counts[index] -= 1
+        surplus -= 1
+    position = 0
+    while surplus < 0 and by_fullness:
+        counts[by_fullness[position % len(by_fullness)]] += 1
+        position += 1
+        surplus += 1
+    return counts
+
+
+def derive_tokens(chunks: Sequence[Chunk], counts: Sequence[int], *, sent_ns: int, wall_at_sent: float,
+                  input_tokens: int) -> list[TokenRecord]:
+    """One TokenRecord per token: k = 1 carries TTFT; each later chunk's gap is split over its tokens."""
+    records: list[TokenRecord] = []
+    previous_ns: int | None = None
+    carried_text = ""  # content of a chunk that holds no token rides on the next token
+    for chunk, count in zip(chunks, counts):
+        if count <= 0:
+            carried_text += chunk.text if chunk.content else ""
+            continue
+        text, carried_text = carried_text + chunk.text, ""
+        wall = wall_at_sent + (chunk.arrival_ns - sent_ns) / 1e9
+        for index in range(count):
+            k = len(records) + 1
+            if previous_ns is None:
+                latency, phase = ((chunk.arrival_ns - sent_ns) / 1e6 if index == 0 else 0.0), PREFILL
+            else:
+                latency, phase = (chunk.arrival_ns - previous_ns) / 1e6 / count, DECODE
+            records.append(TokenRecord(k=k, context_size=input_tokens + k - 1, latency_ms=latency, phase=phase,
+                                       token_id=None, token_text=text if index == 0 else "", wall_time=wall,
+                                       gc_collections=chunk.gc_collections if index == 0 else 0))
+        previous_ns = chunk.arrival_ns
+    return records
+
+
+COLD_LOAD_NS = 50_000_000
+"""Ollama reports a few ms of load_duration on every warm request; a real model load takes far more."""
+
+
+def compare_with_server(timing: dict[str, Any], ttft_ms: float | None, decode_ms: float | None,
+                        decode_tokens: int) -> dict[str, Any]:
+    """Ollama's own figures next to the client's: what the network and queueing add."""
+    out: dict[str, Any] = {}
+    load = timing.get("load_duration")
+    prompt_eval = timing.get("prompt_eval_duration")
+    eval_duration = timing.get("eval_duration")
+    eval_count = timing.get("eval_count")
+    if load is not None:
+        out["cold_load"] = load > COLD_LOAD_NS
+    if ttft_ms is not None and prompt_eval is not None:
+        server_first = ((load or 0) + prompt_eval) / 1e6
+        out["server_ttft_ms"] = server_first
+        out["client_minus_server_ttft_ms"] = ttft_ms - server_first
+    if eval_duration and eval_count:
+        server_tpot = eval_duration / 1e6 / eval_count  # eval_duration covers generating eval_count tokens
+        out["server_tpot_ms"] = server_tpot
+        if decode_ms is not None and decode_tokens:
+            client_tpot = decode_ms / decode_tokens
+            out["client_tpot_ms"] = client_tpot
+            out["client_minus_server_tpot_ms"] = client_tpot - server_tpot
+    return out

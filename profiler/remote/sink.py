@@ -1,0 +1,151 @@
+"""The store writer for remote runs, on its own thread: the event loop only puts messages on a queue.
+
+Arrival stamps are taken on the event loop, so nothing slow may run there: SQLite commits (and
+the fsyncs they imply) happen on this thread. Chunks are committed every FLUSH_EVERY_S while
+streams run, so a killed process leaves every chunk that arrived more than that long before.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from profiler.records import SessionMeta, TokenRecord
+from profiler.store import SessionStore
+from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
+    write_in_transaction
+from profiler.store.connection import open_connection
+from profiler.store.writer import FLUSH_EVERY_S
+
+
+@dataclass
+class _Open:
+    writer: Any
+    remote: dict[str, Any]
+    chunks: list[tuple] = field(default_factory=list)
+
+
+Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
+"""Run on the sink's thread when a stream ends: (token records, remote_sessions values, session column
+updates). Counting tokens (maybe with a tokenizer) and deriving latencies stay off the event loop."""
+
+
+class StoreSink:
+    """Owns every SessionWriter of a run. Methods are called from the event loop and only enqueue."""
+
+    def __init__(self, store: SessionStore) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._open: dict[int, _Open] = {}
+        self.session_ids: dict[int, str] = {}
+        """request key -> session id, filled in by the thread (read after close())."""
+        self._started = threading.Event()
+        self.error: BaseException | None = None
+        self._conn = None
+        self._thread = threading.Thread(target=self._run, name="tokenlat-remote-sink", daemon=True)
+        self._thread.start()
+
+    # -- called on the event loop: cheap
+    def begin_run(self, run_id: str, settings: dict[str, Any]) -> None:
+        self._queue.put(("run", run_id, settings))
+
+    def begin(self, key: int, meta: SessionMeta, run_id: str | None, remote: dict[str, Any]) -> None:
+        self._queue.put(("begin", key, meta, run_id, remote))
+
+    def chunk(self, key: int, row: tuple) -> None:
+        """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections)."""
+        self._queue.put(("chunk", key, row))
+
+    def end(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
+        self._queue.put(("end", key, status, error, finalize))
+
+    def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
+        self._queue.put(("run_end", run_id, summary))
+
+    def close(self) -> None:
+        """Write everything queued, finish any session still open (as interrupted), stop the thread."""
+        self._queue.put(("stop",))
+        self._thread.join()
+
+    # -- the writer thread
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            try:
+                message = self._queue.get(timeout=FLUSH_EVERY_S)
+            except queue.Empty:
+                message = None
+            if message is not None and message[0] == "stop":
+                self._safely(self._close_all)
+                return
+            if message is not None:
+                self._safely(self._handle, message)
+            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                self._safely(self._flush_all)
+                last_flush = time.monotonic()
+
+    def _safely(self, action, *args) -> None:
+        if self.error is not None:
+            return  # the store failed (full disk?): the first error is reported, later writes dropped
+        try:
+            action(*args)
+        except BaseException as exc:  # noqa: BLE001 - reported by the runner once the streams end
+            self.error = exc
+
+    def _connection(self):
+        if self._conn is None:
+            self._conn = open_connection(self.store.path)
+        return self._conn
+
+    def _handle(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "run":
+            begin_run(self._connection(), message[1], message[2])
+        elif kind == "begin":
+            _, key, meta, run_id, remote = message
+            writer = self.store.begin_session(meta)
+            self.session_ids[key] = writer.session_id
+            self._open[key] = _Open(writer, remote)
+            mark_remote(self._connection(), writer.session_id, run_id)
+        elif kind == "chunk":
+            _, key, row = message
+            self._open[key].chunks.append((self._open[key].writer.session_id, *row))
+        elif kind == "end":
+            _, key, status, error, finalize = message
+            self._finish(key, status, error, finalize)
+        elif kind == "run_end":
+            end_run(self._connection(), message[1], message[2])
+
+    def _flush_all(self) -> None:
+        rows = [row for entry in self._open.values() for row in entry.chunks]
+        if rows:
+            write_in_transaction(self._connection(), [(CHUNK_INSERT, rows)])
+            for entry in self._open.values():
+                entry.chunks = []
+
+    def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
+        entry = self._open.pop(key)
+        session_id = entry.writer.session_id
+        tokens, remote, updates = finalize() if finalize else ([], {}, {})
+        statements = [(CHUNK_INSERT, entry.chunks),
+                      (REMOTE_INSERT, [remote_row({**entry.remote, **remote, "session_id": session_id})])]
+        if updates:
+            columns = sorted(updates)
+            statements.append((f"UPDATE sessions SET {', '.join(c + '=?' for c in columns)} WHERE id=?",
+                               [(*[updates[c] for c in columns], session_id)]))
+        write_in_transaction(self._connection(), statements)
+        entry.chunks = []
+        for record in tokens:
+            entry.writer.add_token(record)
+        entry.writer.finish(status, error)
+
+    def _close_all(self) -> None:
+        try:
+            for key in list(self._open):
+                self._finish(key, "interrupted", "the run ended before this stream did", None)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
