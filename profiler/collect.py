@@ -15,6 +15,7 @@ from profiler.backends.base import Backend, SamplingSettings
 from profiler.clock import Clock, PerfClock
 from profiler.decode_loop import STOP_CANCELLED, run_generation
 from profiler.errors import InputError
+from profiler.flag_checks import check_finite, check_seed
 from profiler.gc_watch import GcWatch
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
 from profiler.store import SessionStore
@@ -41,10 +42,14 @@ class RunSettings:
             raise InputError(f"--warmup can't be negative (got {self.warmup})")
         if self.repeat < 1:
             raise InputError(f"--repeat must be at least 1 (got {self.repeat})")
-        if self.sampling.temperature < 0:
-            raise InputError(f"--temperature can't be negative (got {self.sampling.temperature})")
-        if not 0 < self.sampling.top_p <= 1:
-            raise InputError(f"--top-p must be in (0, 1] (got {self.sampling.top_p})")
+        # nan passes every comparison below unnoticed (argparse's float() accepts 'nan' and 'inf')
+        temperature = check_finite("--temperature", self.sampling.temperature)
+        if temperature < 0:
+            raise InputError(f"--temperature can't be negative (got {temperature})")
+        top_p = check_finite("--top-p", self.sampling.top_p)
+        if not 0 < top_p <= 1:
+            raise InputError(f"--top-p must be in (0, 1] (got {top_p})")
+        check_seed("--seed", self.sampling.seed)
 
 
 @dataclass

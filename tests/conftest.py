@@ -84,3 +84,11 @@ def read_only_query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
 
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
+
+
+def table_rows(text: str) -> dict[str, dict[str, str]]:
+    """The rich table's rows by short id, keyed by column title."""
+    lines = [line for line in text.splitlines() if line.startswith(("┃", "│"))]
+    titles = [cell.strip() for cell in lines[0].strip("┃").split("┃")]
+    rows = [dict(zip(titles, (cell.strip() for cell in line.strip("│").split("│")))) for line in lines[1:]]
+    return {row["id"]: row for row in rows}

@@ -62,9 +62,9 @@ def test_warmup_and_repeat_give_flagged_warmups_and_measured_sessions(collected)
     warmups = [s for s in sessions if s["warmup"]]
     measured = [s for s in sessions if not s["warmup"]]
     assert len(warmups) == 2 and len(measured) == 3
-    # warm-up tokens are recorded but never counted as data
-    assert all(s["tokens"] == 0 and s["recorded_tokens"] == NEW_TOKENS for s in warmups)
-    assert all(s["tokens"] == NEW_TOKENS for s in measured)
+    # warm-up tokens are recorded (tokens, as the table shows) but never counted as data (measured_tokens)
+    assert all(s["tokens"] == NEW_TOKENS and s["measured_tokens"] == 0 for s in warmups)
+    assert all(s["tokens"] == s["measured_tokens"] == NEW_TOKENS for s in measured)
     assert sorted(s["repeat_index"] for s in measured) == [0, 1, 2]
 
 

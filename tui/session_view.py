@@ -58,9 +58,10 @@ def session_summary_row(session: dict[str, Any]) -> dict[str, Any]:
         "backend": session.get("backend", ""),
         "gpu_name": session.get("gpu_name", ""),
         "input_tokens": session.get("input_tokens"),
-        # warm-up tokens are recorded but never counted as data
-        "tokens": 0 if warmup else recorded,
-        "recorded_tokens": recorded,
+        # `tokens` is what the table's tokens column shows: every token generated, warm-up or not;
+        # warm-up tokens are left out of statistics, which `measured_tokens` says
+        "tokens": recorded,
+        "measured_tokens": 0 if warmup else recorded,
         "warmup": warmup,
         "repeat_index": session.get("repeat_index", 0),
         "ttft_ms": session.get("ttft_ms"),

@@ -11,7 +11,8 @@ from profiler.backends.options import ATTNS, DTYPES, QUANTS, BackendOptions
 
 # Flags that only make sense for a model loaded in this process: refused next to --server.
 FLAG_NAMES = {"model": "--model", "random_weights": "--random-weights", "dtype": "--dtype", "quant": "--quant",
-              "device": "--device", "attn": "--attn", "trust_remote_code": "--trust-remote-code", "raw": "--raw"}
+              "device": "--device", "attn": "--attn", "trust_remote_code": "--trust-remote-code", "raw": "--raw",
+              "skip_memory_check": "--skip-memory-check"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--trust-remote-code", action="store_true", default=argparse.SUPPRESS)
     group.add_argument("--raw", action="store_true", default=argparse.SUPPRESS,
                        help="don't apply the tokenizer's chat template")
+    group.add_argument("--skip-memory-check", action="store_true", default=argparse.SUPPRESS,
+                       help="load even when the weights look larger than the free RAM/GPU memory")
 
 
 def given_flags(args: argparse.Namespace) -> list[str]:
@@ -46,6 +49,7 @@ def options_from_args(args: argparse.Namespace) -> BackendOptions:
         attn=getattr(args, "attn", "auto"),
         trust_remote_code=getattr(args, "trust_remote_code", False),
         raw=getattr(args, "raw", False),
+        skip_memory_check=getattr(args, "skip_memory_check", False),
         data_dir=getattr(args, "data_dir", None),
     )
 

@@ -14,7 +14,7 @@ from profiler.backends.base import Backend, BackendInfo, Generation, ProgressCal
 from profiler.backends.byte_tokenizer import ByteTokenizer, IncrementalByteDecoder
 from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_LABEL, EMBEDDED_MODEL_ID
 from profiler.backends.hf_tokenizer import IncrementalDecoder, encode_prompt
-from profiler.backends.options import BackendOptions, looks_like_path
+from profiler.backends.options import FLASH_ATTENTION, BackendOptions, looks_like_path
 from profiler.environment import base_environment, nvidia_driver_version
 from profiler.errors import BackendError, InputError
 
@@ -88,8 +88,11 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
 
     hub_logging.set_verbosity_error()  # its retry warnings would add lines to the one-line error
     device = _resolve_device(torch, options.device)
+    if options.attn == FLASH_ATTENTION and device == "cpu":  # --device auto found no GPU
+        raise BackendError(f"--attn {FLASH_ATTENTION} needs a CUDA GPU, and torch sees none here; use --attn sdpa")
     dtype_name = _resolve_dtype(torch, options.dtype, device)
     dtype = getattr(torch, dtype_name)
+    _check_before_building(torch, options, device, dtype_name)
     report("building model", 0.5)
     try:
         if options.model:
@@ -101,6 +104,11 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
             tokenizer, byte_level, label, revision = ByteTokenizer(), True, RANDOM_LABEL, f"random(seed={options.seed})"
     except torch.cuda.OutOfMemoryError as exc:
         raise BackendError(f"out of memory loading the model on {device}: {str(exc).splitlines()[0]}") from None
+    except (MemoryError, RuntimeError) as exc:
+        # host RAM ran out (only past --skip-memory-check or a low estimate): torch says "can't allocate memory"
+        if isinstance(exc, RuntimeError) and "can't allocate memory" not in str(exc):
+            raise
+        raise BackendError(f"out of memory building the model on {device}: {_first_line(exc)}") from None
     model.eval()
     report("model ready", 1.0)
     info = _describe(torch, model, options, device, dtype_name, model_id, revision, label)
@@ -139,26 +147,64 @@ def _device_map(torch: Any, device: str) -> Any:
 def _quantization_config(options: BackendOptions, dtype: Any) -> Any:
     if options.quant == "none":
         return None
-    try:
-        import bitsandbytes  # noqa: F401 - importing is the first test that it can run here
-        from transformers import BitsAndBytesConfig
-    except Exception as exc:  # noqa: BLE001 - any import failure means the same thing to the user
-        raise BackendError(f"--quant {options.quant}: bitsandbytes can't run here ({_first_line(exc)})") from None
+    _import_bitsandbytes(options)
+    from transformers import BitsAndBytesConfig
+
     if options.quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=dtype, bnb_4bit_quant_type="nf4")
 
 
+def _config_dict(options: BackendOptions) -> tuple[dict[str, Any] | None, str]:
+    """The config.json dict of the model the options describe, and its name; None for a hub id (not read yet)."""
+    from profiler.architectures import load_architecture
+
+    if options.model:
+        local = Path(options.model).expanduser()
+        has_config = local.is_dir() and (local / "config.json").is_file()
+        return (load_architecture(str(local)) if has_config else None), options.model
+    if options.random_weights:
+        name = Path(options.random_weights).stem if options.random_weights.endswith(".json") else options.random_weights
+        return dict(load_architecture(options.random_weights)), name
+    return dict(EMBEDDED_CONFIG), EMBEDDED_MODEL_ID
+
+
+def _check_before_building(torch: Any, options: BackendOptions, device: str, dtype_name: str) -> None:
+    """Refuse, with one line, what would fail only after minutes of allocating or mid-run: weights larger
+    than the memory available (the OOM killer's exit 137) and 4-bit layer sizes this CPU's kernel can't pack."""
+    from profiler.backends.bnb_layout import check_cpu_4bit_layout
+    from profiler.backends.memory_check import (available_gpu_bytes, available_host_bytes, check_weights_fit,
+                                                weights_plan)
+
+    config, name = _config_dict(options)
+    plan = weights_plan(config, name, device, random_weights=not options.model) if config is not None else None
+    if plan is None:
+        return  # a hub id, or a config the estimator can't read: loading itself will tell
+    if not options.skip_memory_check:
+        gpu = available_gpu_bytes(torch, device) if device.startswith("cuda") else None
+        check_weights_fit(plan, dtype_name, options.quant, host_available=available_host_bytes(), gpu_available=gpu)
+    if options.quant == "4bit" and device == "cpu":
+        check_cpu_4bit_layout(plan.shape, name, packs_for_avx512_bf16=_bitsandbytes_packs_for_cpu(options))
+
+
+def _bitsandbytes_packs_for_cpu(options: BackendOptions) -> bool:
+    return bool(_import_bitsandbytes(options).functional.has_avx512bf16())
+
+
+def _import_bitsandbytes(options: BackendOptions) -> Any:
+    try:
+        import bitsandbytes  # importing is the first test that it can run here
+        import bitsandbytes.functional  # noqa: F401 - has_avx512bf16
+    except Exception as exc:  # noqa: BLE001 - any import failure means the same thing to the user
+        raise BackendError(f"--quant {options.quant}: bitsandbytes can't run here ({_first_line(exc)})") from None
+    return bitsandbytes
+
+
 def _random_config(options: BackendOptions) -> tuple[Any, str]:
     from transformers import AutoConfig
 
-    if options.random_weights:
-        from profiler.architectures import load_architecture
-
-        config_dict = dict(load_architecture(options.random_weights))
-        name = Path(options.random_weights).stem if options.random_weights.endswith(".json") else options.random_weights
-    else:
-        config_dict, name = dict(EMBEDDED_CONFIG), EMBEDDED_MODEL_ID
+    config_dict, name = _config_dict(options)
+    assert config_dict is not None  # random weights always have a config
     model_type = config_dict.pop("model_type", None)
     if not model_type:
         raise InputError(f"architecture {options.random_weights!r} has no model_type")

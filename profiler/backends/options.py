@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.backends.base import Backend, ProgressCallback
 from profiler.errors import BackendError, InputError
+from profiler.flag_checks import check_seed
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTS = ("none", "8bit", "4bit")
-ATTNS = ("auto", "eager", "sdpa", "flash_attention_2")
+FLASH_ATTENTION = "flash_attention_2"
+ATTNS = ("auto", "eager", "sdpa", FLASH_ATTENTION)
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class BackendOptions:
     """Seed of random weights (the embedded model and --random-weights)."""
     data_dir: str | None = None
     """Scratch space for quantising in-memory models stays inside the data dir."""
+    skip_memory_check: bool = False
+    """Load even when the estimator says the weights won't fit (its figure can be high for unusual layouts)."""
 
     def validate(self) -> None:
         if self.dtype not in DTYPES:
@@ -45,6 +50,18 @@ class BackendOptions:
         if self.model and looks_like_path(self.model) and not Path(self.model).expanduser().exists():
             # checked before torch is imported: a typo costs no model-loading time
             raise BackendError(f"model folder not found: {self.model}")
+        check_seed("the weights seed", self.seed)
+        if self.attn == FLASH_ATTENTION:
+            check_flash_attention(self.device)
+
+
+def check_flash_attention(device: str) -> None:
+    """flash-attn is a CUDA-only package: say so before torch loads, not as transformers' traceback."""
+    if device == "cpu":
+        raise BackendError(f"--attn {FLASH_ATTENTION} needs a CUDA GPU; with --device cpu use --attn sdpa or eager")
+    if importlib.util.find_spec("flash_attn") is None:
+        raise BackendError(f"--attn {FLASH_ATTENTION} needs the flash-attn package, which is not installed here "
+                           "(pip install flash-attn on a machine with a CUDA GPU), or use --attn sdpa")
 
 
 def looks_like_path(model: str) -> bool:

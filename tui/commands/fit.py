@@ -54,9 +54,10 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         predictor_class(name)  # an unknown name is one clear line, before any work
     roofline = _roofline(args)
+    saved = _load_saved(args.load) if args.load else None  # a bad model file is refused before any store work
     frame, note = _select_frame(args)
-    if args.load:
-        report = _score_saved(frame, args.load)
+    if saved is not None:
+        report = _score_saved(frame, saved, args.load)
     else:
         report = _evaluate(frame, names, args, roofline)
         if args.save:
@@ -142,7 +143,13 @@ def _evaluate(frame, names: list[str], args: argparse.Namespace, roofline) -> di
                       sessions=list(dict.fromkeys(frame["Prompt_ID"])), tokens=len(frame), **extra)
 
 
-def _score_saved(frame, path: str) -> dict:
+def _load_saved(path: str):
+    from model.saved import load_model
+
+    return load_model(path)
+
+
+def _score_saved(frame, fitted, path: str) -> dict:
     import numpy as np
 
     from model.evaluation import SCOPES, Evaluation
@@ -150,9 +157,7 @@ def _score_saved(frame, path: str) -> dict:
     from model.metrics import error_metrics
     from model.repeats import noise_floor
     from model.report import fit_report
-    from model.saved import load_model
 
-    fitted = load_model(path)
     predicted = fitted.predict_frame(frame)  # raises ConfigurationMismatch for another configuration
     actual = frame["Per_Token_Latency_ms"].to_numpy(float)
     first = is_first_token(frame)

@@ -1,0 +1,28 @@
+"""Checks of numeric flags shared by the CLI, the app and the backends: one definition of each range."""
+
+from __future__ import annotations
+
+import math
+
+from profiler.errors import InputError
+
+SEED_MIN = -0x8000_0000_0000_0000
+SEED_MAX = 0xFFFF_FFFF_FFFF_FFFF
+"""torch.manual_seed's inclusive range (torch/random.py); outside it torch raises 'Overflow when unpacking long'."""
+
+
+def check_seed(flag: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{flag} must be a whole number, not {value!r}")
+    if not SEED_MIN <= value <= SEED_MAX:
+        raise InputError(f"{flag} must be between {SEED_MIN} and {SEED_MAX} (torch's seed range), not {value}")
+
+
+def check_finite(flag: str, value: object) -> float:
+    """The value as a float, or an InputError for nan, inf and non-numbers (argparse's float() accepts 'nan')."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{flag} must be a finite number, not {value!r}")
+    return float(value)
+
+
+__all__ = ["SEED_MAX", "SEED_MIN", "check_finite", "check_seed"]
