@@ -22,7 +22,7 @@ from profiler.collect import RunSettings, SessionOutcome, check_prompts
 from profiler.errors import BackendError, StoreError
 from profiler.gc_watch import GcWatch
 from profiler.records import SessionMeta
-from profiler.remote.accounting import compare_with_server, count_tokens, derive_tokens
+from profiler.remote.accounting import COLD_LOAD_NS, compare_with_server, count_tokens, derive_tokens
 from profiler.remote.chunks import Chunk
 from profiler.remote.client import RemoteClient, StreamResult
 from profiler.remote.errors import CONNECT, HTTP
@@ -51,6 +51,8 @@ class RunReport:
     summary: dict[str, Any]
     problems: list[str]
     """One line per kind of failure among the streams (stalls, dropped streams), for the CLI."""
+    notices: list[str]
+    """Facts worth a line that aren't failures (a cold model load inside measured requests)."""
 
 
 class RemoteRun:
@@ -266,21 +268,26 @@ class RemoteRun:
         from profiler.store.chunks import remote_session
 
         conn = open_connection(self.store.path)
+        cold = 0
         try:
             for session_id in measured_ids:
                 info = remote_session(conn, session_id)
                 if info and info["token_source"]:
                     sources.append(info["token_source"])
+                cold += bool(info and info["cold_load"])
             span = (last_end - first_sent) / 1e9 if first_sent is not None and last_end else None
             summary = summarize_run(sessions, tokens, span, sources)
             summary.update({"run_id": self.run_id, "concurrency": self.options.concurrency or 1,
                             "request_rate": self.options.request_rate, "timing": "arrival",
-                            "per_token": "derived: each chunk's gap split evenly over its tokens"})
+                            "per_token": "derived: each chunk's gap split evenly over its tokens",
+                            "cold_loads": cold})
             end_run(conn, self.run_id, summary)
         finally:
             conn.close()
         lines = [f"{count} stream(s): {text}" for text, count in _count_problems(self._results, problems).items()]
-        return RunReport(self.run_id, outcomes, summary, lines)
+        notices = [f"{cold} measured request(s) include a cold model load (server load_duration > "
+                   f"{COLD_LOAD_NS / 1e6:.0f} ms): their TTFT counts loading; add --warmup"] if cold else []
+        return RunReport(self.run_id, outcomes, summary, lines, notices)
 
 
 def _count_problems(results, first_of_kind: dict[str, str]) -> dict[str, int]:

@@ -30,7 +30,7 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
         pacing = (f"Poisson {options.request_rate:g} req/s" if options.request_rate
                   else f"{concurrency} stream(s) in flight")
         err.print(f"server [bold]{options.server}[/] · {options.api} {options.endpoint} · {pacing} · "
-                  f"timing: client arrival", highlight=False)
+                  f"timing: client arrival", highlight=False, soft_wrap=True)
         report = run.run(prompts)
     sessions = [store.get_session(o.session_id) for o in report.outcomes]
     try:
@@ -40,7 +40,9 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
             print_sessions(sessions, as_json=False)
             print_run(report.summary)
         for line in report.problems:
-            err.print(f"[yellow]warning[/]: {line}", highlight=False)
+            err.print(f"[yellow]warning[/]: {line}", highlight=False, soft_wrap=True)
+        for line in report.notices:
+            err.print(f"note: {line}", highlight=False, soft_wrap=True)
         if interrupts.received:
             err.print("[yellow]interrupted[/]: streams in flight were saved as 'interrupted'")
     except OSError:
