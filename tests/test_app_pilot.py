@@ -152,6 +152,7 @@ async def test_prediction_coefficients_equal_model_fit(tmp_path):
         assert "Context_Size" in figures and "intercept" in figures
 
 
+@pytest.mark.slow
 async def test_bad_model_path_notifies_and_app_keeps_running(tmp_path):
     store = SessionStore(tmp_path / "data")
     app = make_app(store=store, backend_options=BackendOptions(model=str(tmp_path / "no-such-model")))
@@ -234,6 +235,7 @@ async def test_help_screen_lists_every_key(tmp_path):
             assert key in HELP
 
 
+@pytest.mark.slow
 async def test_first_frame_does_not_wait_for_the_model(tmp_path):
     """Ordering, not a stopwatch (benchmarks/startup.py times it): the frame is drawn while the engine
     process is still loading the model, and the model bar changes once it has."""

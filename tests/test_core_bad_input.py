@@ -13,6 +13,8 @@ from profiler.clock import ManualClock
 from profiler.collect import Collector, RunSettings
 from profiler.store import SessionStore, store_path
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in a subprocess
+
 
 @pytest.fixture
 def filled_store(tmp_path):
@@ -115,7 +117,6 @@ def test_show_and_delete_of_an_unknown_id_are_one_line(filled_store):
     assert file_digest(store_path(filled_store)) == before
 
 
-@pytest.mark.slow
 def test_quant_8bit_runs_on_the_cpu_with_the_real_bitsandbytes(tmp_path):
     data_dir = tmp_path / "store"
     result = run_cli("collect", "quantised", "--quant", "8bit", "--max-new-tokens", "4", "--ignore-eos",

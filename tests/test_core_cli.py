@@ -12,6 +12,8 @@ import pytest
 from conftest import error_lines, read_only_query, run_cli
 from profiler.store import SessionStore, store_path
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses (the fixture collects on the embedded model)
+
 SESSION_FIELDS = {"id", "status", "started", "model", "quant", "dtype", "device", "input_tokens", "tokens", "warmup",
                   "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "tokens_per_s"}
 NEW_TOKENS = 6

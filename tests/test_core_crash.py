@@ -19,6 +19,8 @@ import pytest
 from conftest import FIXTURES, REPO_ROOT, cli_env, read_only_query, run_cli
 from profiler.store import store_path
 
+pytestmark = pytest.mark.slow  # each test signals or kills real subprocesses
+
 FLUSHED_BEFORE_SIGNAL = 100
 STARTUP_TIMEOUT_S = 90  # model load on a busy 2-core box
 

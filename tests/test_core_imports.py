@@ -9,7 +9,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT, cli_env
+
+pytestmark = pytest.mark.slow  # each check runs in a fresh interpreter
 
 CORE_IMPORTS = r"""
 import importlib, json, pkgutil, sys

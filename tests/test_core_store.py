@@ -146,6 +146,7 @@ def newer_store(path):
                                          (foreign_database, "another program"),
                                          (newer_store, "newer")],
                          ids=["random-bytes", "foreign-sqlite", "newer-schema"])
+@pytest.mark.slow
 def test_a_store_file_that_is_not_ours_is_refused_and_left_byte_for_byte(tmp_path, make, words):
     path = store_path(tmp_path / "store")
     make(path)
@@ -165,6 +166,7 @@ def test_a_store_file_that_is_not_ours_is_refused_and_left_byte_for_byte(tmp_pat
     assert file_digest(path) == before
 
 
+@pytest.mark.slow
 def test_a_store_damaged_past_its_first_pages_gives_one_line_not_a_traceback(tmp_path):
     data_dir = tmp_path / "store"
     store = SessionStore(data_dir)
@@ -188,6 +190,7 @@ def test_a_store_damaged_past_its_first_pages_gives_one_line_not_a_traceback(tmp
     assert file_digest(path) == before
 
 
+@pytest.mark.slow
 def test_a_data_dir_that_cant_be_created_is_one_clear_error(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("a regular file where a directory should be")
@@ -200,6 +203,7 @@ def test_a_data_dir_that_cant_be_created_is_one_clear_error(tmp_path):
     assert blocker.read_text() == "a regular file where a directory should be"
 
 
+@pytest.mark.slow
 def test_a_read_only_data_dir_is_one_clear_error(tmp_path):
     import shutil
 

@@ -59,6 +59,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_export_writes_every_column_in_order_with_exact_cells(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "tokens.csv"
     result = run_cli(data_dir, "export", "--all", "-o", str(out))
@@ -81,6 +82,7 @@ def test_export_writes_every_column_in_order_with_exact_cells(data_dir: Path, tm
     assert (last["gc_collections"], last["gc_ms"], last["session_status"]) == ("2", "0.5", "finished")
 
 
+@pytest.mark.slow
 def test_export_by_id_prefix_and_without_warmup(data_dir: Path, tmp_path: Path) -> None:
     assert run_cli(data_dir, "export", "meas", "warm", "-o", str(tmp_path / "both.csv")).returncode == 0
     assert len(read_rows(tmp_path / "both.csv")) == 4
@@ -88,6 +90,7 @@ def test_export_by_id_prefix_and_without_warmup(data_dir: Path, tmp_path: Path) 
     assert {r["Prompt_ID"] for r in read_rows(tmp_path / "measured.csv")} == {"measured"}
 
 
+@pytest.mark.slow
 def test_export_to_stdout_keeps_the_summary_out_of_the_csv(data_dir: Path) -> None:
     result = run_cli(data_dir, "export", "measured", "-o", "-")
     assert result.returncode == 0, result.stderr
@@ -96,6 +99,7 @@ def test_export_to_stdout_keeps_the_summary_out_of_the_csv(data_dir: Path) -> No
     assert "exported 3 token rows" in result.stderr
 
 
+@pytest.mark.slow
 def test_existing_file_is_never_overwritten_without_force(data_dir: Path, tmp_path: Path) -> None:
     # GIVEN a file the user already has
     out = tmp_path / "precious.csv"
@@ -117,12 +121,14 @@ def test_existing_file_is_never_overwritten_without_force(data_dir: Path, tmp_pa
     (["--all", "-o", "{tmp}/no_such_dir/x.csv"], ["does not exist"]),
     (["--all", "-o", "{tmp}"], ["is a directory"]),
 ])
+@pytest.mark.slow
 def test_bad_export_arguments_write_nothing(args, fragments, data_dir: Path, tmp_path: Path) -> None:
     result = run_cli(data_dir, "export", *[a.format(tmp=tmp_path) for a in args])
     assert_one_error_line(result, *fragments)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
+@pytest.mark.slow
 def test_nothing_to_export_writes_no_file(tmp_path: Path) -> None:
     SessionStore(tmp_path / "empty").close()
     assert_one_error_line(run_cli(tmp_path / "empty", "export", "--all", "-o", str(tmp_path / "x.csv")),
@@ -141,6 +147,7 @@ def test_a_failure_mid_export_leaves_no_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_export_modules_stay_light() -> None:
     # `tokenlat-tui --help` imports every command module: pandas must not come with them
     code = ("import sys, tui.commands.export, tui.commands.import_csv, profiler.csv_io; "

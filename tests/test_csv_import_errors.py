@@ -16,6 +16,8 @@ import pytest
 from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
 from profiler.store import SessionStore
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEADER = "Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms"
 FULL_HEADER = (

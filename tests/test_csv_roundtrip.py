@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -90,6 +91,7 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_round_trip_through_the_cli(tmp_path: Path) -> None:
+@pytest.mark.slow
     # GIVEN two sessions, one a warm-up, with text that needs quoting
     original = SessionStore(tmp_path / "a")
     record(original, SessionMeta(prompt='say "hi",\nthen\r\nstop', input_tokens=4, model="tiny", warmup=True),

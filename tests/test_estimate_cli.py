@@ -10,6 +10,8 @@ import pytest
 
 from conftest import REPO_ROOT, cli_env, error_lines, run_cli
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 
 def _json(*args: str) -> dict:
     done = run_cli("estimate", *args, "--json")

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_CSV = REPO_ROOT.parent / "shared" / "data" / "seed-llm-latency" / "llm_latency_dataset.csv"
 

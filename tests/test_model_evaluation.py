@@ -57,12 +57,14 @@ def seed_frame(tmp_path_factory) -> pd.DataFrame:
     return SessionStore(data_dir).tokens_frame()
 
 
+@pytest.mark.slow
 def test_store_gives_the_seed_rows_back_in_file_order(seed_frame: pd.DataFrame) -> None:
     # the seed protocol's random split picks row positions: any reordering changes its figures
     from_file = pd.read_csv(SEED_CSV)
     pd.testing.assert_frame_equal(seed_frame[SEED_COLUMNS].reset_index(drop=True), from_file, check_dtype=False)
 
 
+@pytest.mark.slow
 def test_seed_protocol_reproduces_the_published_table(seed_frame: pd.DataFrame) -> None:
     evaluation = seed_protocol(seed_frame)
     overall = evaluation.metrics["all"]
@@ -74,6 +76,7 @@ def test_seed_protocol_reproduces_the_published_table(seed_frame: pd.DataFrame) 
     assert round(evaluation.fitted.intercept, 4) == 390.9156
 
 
+@pytest.mark.slow
 def test_leave_one_prompt_out_on_the_seed_phase_beats_ridge(seed_frame: pd.DataFrame) -> None:
     ridge = evaluate(seed_frame, "ridge", "grouped")
     phase = evaluate(seed_frame, "phase", "grouped")

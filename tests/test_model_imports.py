@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each check runs in a fresh interpreter
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

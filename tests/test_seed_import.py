@@ -20,7 +20,8 @@ from profiler.store import SessionStore
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SEED_CSV = REPO_ROOT.parent / "shared" / "data" / "seed-llm-latency" / "llm_latency_dataset.csv"
 
-pytestmark = pytest.mark.skipif(not SEED_CSV.exists(), reason=f"seed dataset not at {SEED_CSV}")
+pytestmark = [pytest.mark.slow,  # the fixture imports the seed CSV through the CLI in a subprocess
+              pytest.mark.skipif(not SEED_CSV.exists(), reason=f"seed dataset not at {SEED_CSV}")]
 
 
 def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
