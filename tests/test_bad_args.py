@@ -175,6 +175,8 @@ def test_the_cgroup_limit_caps_available_memory(tmp_path):
 def test_configs_the_estimator_cant_read_are_not_checked():
     moe = dict(load_architecture("llama-3-8b"), num_local_experts=8)
     assert weights_plan(moe, "moe", "cpu", random_weights=True) is None
+    prequantised = dict(load_architecture("llama-3-70b"), quantization_config={"quant_method": "awq", "bits": 4})
+    assert weights_plan(prequantised, "awq", "cpu", random_weights=False) is None  # not counted at --dtype
     check_weights_fit(None, "float32", "none", host_available=0)  # nothing to compare: no refusal
 
 

@@ -49,6 +49,8 @@ def weights_plan(config: dict[str, Any], name: str, device: str, *, random_weigh
     """The plan for a Hugging Face config dict; None when the estimator can't read it (nothing is checked then)."""
     from model.estimate_shape import shape_from_config  # deferred: the estimator is needed only here
 
+    if config.get("quantization_config"):
+        return None  # saved pre-quantised (GPTQ, AWQ, bitsandbytes): the file's format sets the size, not --dtype
     try:
         shape = shape_from_config(config, name)
     except InputError:
