@@ -1,27 +1,27 @@
 """Writing sessions' tokens to CSV: one row per token, `profiler.columns.ALL_COLUMNS` in order.
 
 The file appears whole or not at all: rows go to a temporary file beside the target, which is
-renamed into place only once complete, so a failed or interrupted export never leaves half a
-CSV. Without `force`, an existing file is never replaced, not even one that appears while we
-write (see `_publish`).
+renamed into place only once complete, so a failed or interrupted export (an error, SIGINT,
+SIGTERM, SIGHUP) never leaves half a CSV nor its temporary file. Which targets may be written,
+and how leftovers of a SIGKILL are swept, is `export_target`'s job.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import operator
 import os
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence, TextIO
 
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError
-
-STDOUT = "-"
-"""Pass as the path to write the CSV to standard output."""
+from profiler.export_target import (STDOUT, check_writable_target, is_stdout, publish, remove_stale_temps,
+                                    temp_path)
+from profiler.signal_guard import signals_raise
 
 # RFC 4180 line ends. Not just style: the csv module quotes a field only when it holds a
 # character of the line terminator, so with "\n" a token text holding a lone "\r" would be
@@ -44,6 +44,9 @@ class ExportResult:
 
 
 BOOLEAN_COLUMNS = ("warmup",)
+SESSION_TEXT_COLUMNS = ("Prompt_ID", "model", "model_label", "quant", "dtype", "device", "backend", "attn",
+                        "gpu_name", "prompt")
+"""Text that is the same on every row of a session: checked for NUL once per session."""
 
 
 def format_value(value: Any) -> str:
@@ -64,74 +67,95 @@ def write_rows(handle: TextIO, rows: Iterable[dict[str, Any]]) -> int:
     `SessionStore.token_rows()` gives them. For those the csv module already writes what
     `format_value` would (floats by repr, None as empty), so only the boolean columns are
     converted: formatting every cell in Python would more than double an export's time.
+
+    A row holding a NUL character (a byte-level tokenizer can decode a token to "\\x00") is
+    written with every cell quoted: import refuses NUL outside quotes, the mark of a binary file.
     """
     writer = csv.writer(handle, lineterminator=LINE_TERMINATOR)
+    quoting_writer = csv.writer(handle, lineterminator=LINE_TERMINATOR, quoting=csv.QUOTE_ALL)
     writer.writerow(ALL_COLUMNS)
     cells_of = operator.itemgetter(*ALL_COLUMNS)
+    session_text_of = operator.itemgetter(*SESSION_TEXT_COLUMNS)
     boolean_positions = [ALL_COLUMNS.index(column) for column in BOOLEAN_COLUMNS]
     count = 0
+    session_id, session_has_nul = None, False
     for row in rows:
+        if row["Prompt_ID"] != session_id:
+            session_id = row["Prompt_ID"]
+            session_has_nul = any(map(_has_nul, session_text_of(row)))
         cells = list(cells_of(row))
         for position in boolean_positions:
             cells[position] = format_value(cells[position])
-        writer.writerow(cells)
+        has_nul = session_has_nul or _has_nul(row["token_text"])
+        (quoting_writer if has_nul else writer).writerow(cells)
         count += 1
     return count
 
 
-def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], *, force: bool = False) -> int:
-    """Write rows to `path` atomically (or to stdout for "-"); returns the row count.
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
 
-    Raises InputError, leaving nothing behind, if `path` exists and `force` is false, or if the
-    file can't be written. `rows` may be a generator: if it raises, no file appears.
+
+def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], *, force: bool = False) -> int:
+    """Write rows to `path` atomically (or to stdout, see `export_target.is_stdout`); returns the row count.
+
+    Raises InputError, leaving nothing behind, if `path` may not be written (see `export_target`)
+    or the write fails. `rows` may be a generator: if it raises, no file appears.
     """
-    if str(path) == STDOUT:
-        return write_rows(sys.stdout, rows)
+    if is_stdout(path):
+        return write_stdout(rows)
     target = Path(path)
     check_writable_target(target, force=force)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    remove_stale_temps(target)
+    temp = temp_path(target)
     try:
-        # os.open with 0o666 lets the umask decide the mode, as for any new file; mkstemp
-        # would leave the export readable by its owner only.
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
-            count = write_rows(handle, rows)
-            handle.flush()
-            os.fsync(handle.fileno())
-        _publish(temp, target, force=force)
+        with signals_raise():  # SIGTERM/SIGHUP raise here, so the finally below removes the temp file
+            try:
+                # os.open with 0o666 lets the umask decide the mode, as for any new file; mkstemp
+                # would leave the export readable by its owner only.
+                descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+                with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+                    count = write_rows(handle, rows)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                publish(temp, target, force=force)
+            finally:
+                temp.unlink(missing_ok=True)
     except OSError as exc:
         raise InputError(f"can't write {target}: {exc.strerror or exc}") from None
-    finally:
-        temp.unlink(missing_ok=True)
     return count
 
 
-def check_writable_target(target: Path, *, force: bool) -> None:
-    """Refuse early, before any work, a target we must not or cannot write."""
-    if target.is_dir():
-        raise InputError(f"{target} is a directory; give a file name")
-    if (target.exists() or target.is_symlink()) and not force:
-        raise InputError(f"{target} already exists; use --force to overwrite it")
-    if not target.parent.is_dir():
-        raise InputError(f"can't write {target}: directory {target.parent} does not exist")
+def write_stdout(rows: Iterable[dict[str, Any]]) -> int:
+    """Write the CSV to standard output as UTF-8; a failed write (a full disk) is one InputError.
 
-
-def _publish(temp: Path, target: Path, *, force: bool) -> None:
-    """Move the finished temp file to `target`."""
-    if force:
-        os.replace(temp, target)
-        return
-    # A hard link fails if `target` exists, so a file created by someone else after our
-    # early check is still never clobbered (os.replace would silently overwrite it).
+    A reader that goes away (`| head`) raises BrokenPipeError, which the CLI ends quietly.
+    Either way stdout is pointed at /dev/null afterwards, so the interpreter's final flush of
+    what is still buffered can't print a second error.
+    """
+    sys.stdout.flush()
+    handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
-        os.link(temp, target)
-    except FileExistsError:
-        raise InputError(f"{target} already exists; use --force to overwrite it") from None
-    except OSError:
-        # filesystems without hard links (some network or FAT mounts): best effort
-        if target.exists():
-            raise InputError(f"{target} already exists; use --force to overwrite it") from None
-        os.replace(temp, target)
+        count = write_rows(handle, rows)
+        handle.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        raise
+    except OSError as exc:
+        _silence_stdout()
+        raise InputError(f"can't write the CSV to standard output: {exc.strerror or exc}") from None
+    finally:
+        try:
+            handle.detach()  # leave sys.stdout usable (and open) for whoever prints next
+        except ValueError:
+            pass
+    return count
+
+
+def _silence_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.PathLike, *,
@@ -141,7 +165,7 @@ def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.Pat
     Rows come sessions oldest first, tokens by k. Raises InputError for an unknown id, for
     nothing to export (no file is written then), or for a target that can't be written.
     """
-    if str(path) != STDOUT:
+    if not is_stdout(path):
         check_writable_target(Path(path), force=force)  # fail before reading a large store
     wanted = None if session_ids is None else set(store.resolve_ids(session_ids))
     rows = store.token_rows(None if wanted is None else sorted(wanted), include_warmup=include_warmup)

@@ -16,6 +16,9 @@ Rules, for the README:
 - A session exported while still `running` comes back `interrupted`: no process here is writing it.
 - Sessions without session_started are given the import time plus i microseconds (i = their
   position in the file), so listing them oldest first keeps the file's order.
+- Values must lie inside `profiler.csv_limits` (times, durations, session ids, row size), so
+  whatever is imported exports and fits again; the file is read once, in bounded memory
+  (`profiler.csv_lines`), so a FIFO or a device works or fails like a file.
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from profiler.columns import ALL_COLUMNS, EXTRA_COLUMNS, SEED_COLUMNS
+from profiler.csv_limits import MAX_RECORD_CHARS, duration_problem, normalise_prompt_id, time_range_text, utc_in_range
+from profiler.csv_lines import BoundedLines, open_csv_text
 from profiler.errors import CsvFormatError
 from profiler.records import DECODE, FINISHED, INTERRUPTED, PREFILL, RUNNING, STATUSES, SessionMeta, TokenRecord
 
 # A long-context prompt is repeated on every row and easily passes csv's default 128 KiB cell
-# limit; a file we exported must always import. Raising the limit only loosens a global check.
-csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
+# limit; a file we exported must always import. A cell can't be longer than its record anyway
+# (BoundedLines refuses longer records first, with a clearer message).
+csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_CHARS))
 
 SESSION_COLUMNS = [
     "Input_Token_Length", "warmup", "model", "model_label", "quant", "dtype", "device", "backend",
@@ -121,18 +127,11 @@ def read_csv_sessions(path: str | os.PathLike, *, now: dt.datetime | None = None
     if target.is_dir():
         raise CsvFormatError(f"{path} is a directory, not a CSV file")
     try:
-        handle = open(target, encoding="utf-8-sig", newline="")  # -sig: spreadsheets often add a BOM
+        # read exactly once: a FIFO or a process substitution can't be read again
+        with open_csv_text(target) as handle:
+            parsed = _RowParser(str(path)).parse(BoundedLines(handle, str(path)))
     except OSError as exc:
         raise CsvFormatError(f"can't read {path}: {exc.strerror or exc}") from None
-    with handle:
-        try:
-            parsed = _RowParser(str(path)).parse(handle)
-        except UnicodeDecodeError:
-            line = _line_of_decode_error(target)
-            raise CsvFormatError(f"{path} line {line}: not UTF-8 text (a binary file, or another encoding: "
-                                 "save it as UTF-8 CSV)") from None
-        except OSError as exc:
-            raise CsvFormatError(f"can't read {path}: {exc.strerror or exc}") from None
     started = now or dt.datetime.now(dt.timezone.utc)
     for position, session in enumerate(parsed.sessions):
         if session.fields["session_started"] is None:
@@ -153,6 +152,8 @@ class _RowParser:
         self.ignored_columns: list[str] = []
         self.session_index: list[int] = []
         self.sessions: dict[str, ParsedSession] = {}
+        self.session_ids: dict[str, str] = {}
+        """Prompt_ID cell as written -> the session id (surrounding spaces removed)."""
         self.rows = 0
         self.context_mismatches = 0
         self.first_mismatch_line: int | None = None
@@ -160,8 +161,9 @@ class _RowParser:
     def fail(self, line: int, message: str) -> CsvFormatError:
         return CsvFormatError(f"{self.name} line {line}: {message}")
 
-    def parse(self, handle) -> ParsedCsv:
-        reader = csv.reader(handle, strict=True)
+    def parse(self, lines: BoundedLines) -> ParsedCsv:
+        self.lines = lines
+        reader = csv.reader(lines, strict=True)
         header_line, header = self._next_record(reader)
         if header is None:
             raise CsvFormatError(f"{self.name} is empty: no header line")
@@ -185,6 +187,7 @@ class _RowParser:
         """The next non-blank record and the line it starts on; (line, None) at the end."""
         while True:
             line = reader.line_num + 1
+            self.lines.start_record()
             try:
                 record = next(reader)
             except StopIteration:
@@ -218,9 +221,13 @@ class _RowParser:
     def _read_row(self, line: int, record: list[str]) -> None:
         if len(record) != self.width:
             raise self.fail(line, f"{len(record)} fields where the header has {self.width}")
-        session_id = self.cell(record, "Prompt_ID")
-        if not session_id.strip():
-            raise self.fail(line, "Prompt_ID is empty")
+        raw_id = self.cell(record, "Prompt_ID")
+        session_id = self.session_ids.get(raw_id)
+        if session_id is None:  # checked once per spelling, not on every row
+            session_id, problem = normalise_prompt_id(raw_id)
+            if problem:
+                raise self.fail(line, problem)
+            self.session_ids[raw_id] = session_id
         raw_session_cells = tuple(record[position] for position in self.session_index)
         session = self.sessions.get(session_id)
         if session is None:
@@ -273,8 +280,7 @@ class _RowParser:
             phase=phase,
             token_id=self.integer(record, "token_id", line, default=None),
             token_text=self.cell(record, "token_text") or "",
-            # the store keeps 0 for "no timestamp" and exports it as an empty cell
-            wall_time=dt.datetime.fromisoformat(produced).timestamp() if produced else 0.0,
+            wall_time=_wall_time(produced),
             forward_ms=self.duration(record, "forward_ms", line, default=None),
             sample_ms=self.duration(record, "sample_ms", line, default=None),
             gc_collections=self.integer(record, "gc_collections", line, minimum=0, default=0),
@@ -317,10 +323,9 @@ class _RowParser:
             value = float(text)
         except ValueError:
             raise self.fail(line, f"{column} is {text!r}, not a number") from None
-        if math.isnan(value) or math.isinf(value):
-            raise self.fail(line, f"{column} is {text.strip()}; a duration must be a finite number")
-        if value < 0:
-            raise self.fail(line, f"{column} is {text.strip()}; a duration can't be negative")
+        problem = duration_problem(value)
+        if problem:
+            raise self.fail(line, f"{column} is {text.strip()}; {problem}")
         return value
 
     def boolean(self, record, column, line) -> bool:
@@ -346,9 +351,10 @@ class _RowParser:
             moment = dt.datetime.fromisoformat(text)
         except ValueError:
             raise self.fail(line, f"{column} is {text!r}, not an ISO 8601 date-time") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.timezone.utc)
-        return _iso(moment)
+        utc = utc_in_range(moment)
+        if utc is None:
+            raise self.fail(line, f"{column} is {text!r}; times must be {time_range_text()}")
+        return _iso(utc)
 
 
 def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict[str, Any]]:
@@ -371,6 +377,17 @@ def _integral_float(text: str) -> int | None:
     return int(value) if value.is_integer() else None
 
 
+def _wall_time(produced: str | None) -> float:
+    """A token's time as the store keeps it: Unix seconds, with 0.0 meaning "no timestamp".
+
+    The Unix epoch itself would read back as "no timestamp", so it is stored as the smallest
+    positive float, which is still 1970-01-01T00:00:00.000000 to the microsecond.
+    """
+    if produced is None:
+        return 0.0
+    return dt.datetime.fromisoformat(produced).timestamp() or math.ulp(0.0)
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
@@ -380,19 +397,3 @@ def _show(value: Any) -> str:
         return "true" if value else "false"  # as the file spells it
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _line_of_decode_error(path: Path) -> int:
-    """The 1-based line holding the first byte sequence that isn't UTF-8.
-
-    Text-mode reading decodes ahead in chunks, so the csv reader's position says nothing about
-    where the bad byte is; splitting the raw bytes on b"\\n" is safe because 0x0A never occurs
-    inside a multi-byte UTF-8 character.
-    """
-    with open(path, "rb") as raw:
-        for number, line in enumerate(raw, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return 1

@@ -110,6 +110,35 @@ BAD_FILES = {
 }
 
 
+def full_row(pid: str = "f", ts: str = "", started: str = "2025-01-02T03:04:05.000006+00:00", ms: str = "2.0",
+             forward_ms: str = "1.5") -> str:
+    """One valid full-format row (k = 1) with the given cells."""
+    return FULL_ROW.format(pid=pid, ctx=5, k=1, ms=ms, phase="prefill", warmup="false", status="finished",
+                           ts=ts).replace("2025-01-02T03:04:05.000006+00:00", started).replace(",1.5,", f",{forward_ms},")
+
+
+# Values that imported before and then broke export or fit (issue 8 §3): refused with their line.
+BAD_FILES.update({
+    "year_10000_in_utc": (lines(FULL_HEADER, full_row(), full_row("g", ts="9999-12-31T23:59:59.999999")),
+                          ["line 3", "timestamp", "times must be from 1970-01-01 up to (not including) 2200-01-01"]),
+    "offset_before_year_1": (lines(FULL_HEADER, full_row(), full_row("g", ts="0001-01-01T00:00:00+01:00")),
+                             ["line 3", "timestamp", "times must be"]),
+    "offset_after_year_9999": (lines(FULL_HEADER, full_row(), full_row("g", ts="9999-12-31T23:00:00-05:00")),
+                               ["line 3", "times must be"]),
+    "before_the_epoch": (lines(FULL_HEADER, full_row(ts="1970-01-01T00:30:00+01:00")), ["line 2", "times must be"]),
+    "session_started_out_of_range": (lines(FULL_HEADER, full_row(started="0001-01-01T00:00:00+01:00")),
+                                     ["line 2", "session_started", "times must be"]),
+    "huge_latency": (lines(HEADER, *GOOD, "b,7,7,1,1e308"), ["line 5", "below 10,000,000 ms"]),
+    "latency_at_the_bound": (lines(HEADER, *GOOD, "b,7,7,1,1e7"), ["line 5", "below 10,000,000 ms"]),
+    "subnormal_latency": (lines(HEADER, *GOOD, "b,7,7,1,5e-324"), ["line 5", "at least 1e-06 ms"]),
+    "huge_forward_ms": (lines(FULL_HEADER, full_row(forward_ms="1e300")), ["line 2", "forward_ms", "below"]),
+    "prompt_id_with_a_newline": (lines(HEADER, *GOOD, '"b\nc",7,7,1,2.0'), ["line 5", "control character"]),
+    "prompt_id_with_nul": (lines(HEADER, *GOOD, '"b\x00",7,7,1,2.0'), ["line 5", "control character"]),
+    "prompt_id_too_long": (lines(HEADER, *GOOD, "b" * 300 + ",7,7,1,2.0"), ["line 5", "at most 256"]),
+    "nul_outside_quotes": (lines(HEADER, *GOOD, "b,7,7,1,2.0\x00"), ["line 5", "NUL byte"]),
+})
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
 def test_bad_file_is_refused_with_its_line_and_imports_nothing(case: str, data_dir: Path, tmp_path: Path) -> None:
     # GIVEN a store with one session and a CSV with one fault

@@ -15,8 +15,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "then phase, warmup, model, settings, timestamps and the rest. Sessions oldest first.")
     sub.add_argument("session_ids", nargs="*", metavar="ID", help="session ids or unique prefixes")
     sub.add_argument("--all", action="store_true", help="export every session in the store")
-    sub.add_argument("-o", "--output", required=True, metavar="FILE", help="the CSV to write ('-' for stdout)")
-    sub.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    sub.add_argument("-o", "--output", required=True, metavar="FILE",
+                     help="the CSV to write ('-' or /dev/stdout for standard output)")
+    sub.add_argument("--force", action="store_true",
+                     help="overwrite FILE if it is an existing regular file (never a link, device or FIFO)")
     sub.add_argument("--no-warmup", dest="include_warmup", action="store_false",
                      help="leave out warm-up sessions (by default they are exported, flagged warmup=true)")
     sub.add_argument("--json", action="store_true", help="print what was written as JSON")
@@ -25,15 +27,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from profiler.csv_io import STDOUT, export_sessions
+    from profiler.csv_io import export_sessions
     from profiler.errors import InputError
+    from profiler.export_target import is_stdout
     from tui.commands.common import open_store, print_json
 
     if args.all and args.session_ids:
         raise InputError("give session ids or --all, not both")
     if not args.all and not args.session_ids:
         raise InputError("give the session ids to export, or --all")
-    to_stdout = args.output == STDOUT
+    to_stdout = is_stdout(args.output)
     if to_stdout and args.json:
         raise InputError("--json can't be combined with -o - (the CSV goes to stdout)")
     result = export_sessions(open_store(args), None if args.all else args.session_ids, args.output,

@@ -1,0 +1,54 @@
+"""Turn SIGTERM and SIGHUP into an exception for the length of a block, so `finally` runs.
+
+Python's default for SIGTERM and SIGHUP ends the process at once, skipping every `finally`:
+an export killed that way left its temporary file (up to 44 MB) beside the target. Inside
+`signals_raise()` they raise SignalInterrupt (a KeyboardInterrupt, as SIGINT does), the block's
+cleanup runs, and the CLI exits 128 + the signal's number. SIGKILL can't be caught; the next
+export sweeps what it leaves (`export_target.remove_stale_temps`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from typing import Iterator
+
+SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """A KeyboardInterrupt that remembers its signal (`signum`), for the 128 + N exit status."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    def __str__(self) -> str:
+        return f"interrupted by {signal.Signals(self.signum).name}"
+
+
+def _raise(signum: int, _frame: object) -> None:
+    raise SignalInterrupt(signum)
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM/SIGHUP raise SignalInterrupt; previous handlers come back after.
+
+    Handlers can only be set from the main thread; elsewhere (an app worker) the block runs as is,
+    and whoever owns the main thread decides what a signal does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    try:
+        for sig in SIGNALS:
+            # a signal someone chose to ignore (nohup's SIGHUP) stays ignored
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, _raise)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
