@@ -37,7 +37,12 @@ EXTRA_COLUMNS = [
     "prompt",
 ]
 
-ALL_COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS
+# Appended for remote servers (schema v2); kept after the rest so existing readers' positions hold.
+REMOTE_COLUMNS = [
+    "timing",  # device (measured around the local decode step) or arrival (a remote server's stream, seen by the client)
+]
+
+ALL_COLUMNS = SEED_COLUMNS + EXTRA_COLUMNS + REMOTE_COLUMNS
 
 # Session fields that together say "same model and configuration": fits are only
 # comparable (and saved models only applicable) within one fingerprint.

@@ -107,3 +107,24 @@ def test_an_unknown_ollama_model_is_one_line(tmp_path):
     assert result.returncode == 2
     assert error_lines(result.stderr)[-1] == ("tokenlat-tui: error: server answered 404 Not Found: "
                                               "model 'nope' not found, try pulling it first")
+
+
+def test_show_and_export_say_the_timing_is_client_arrival(tmp_path):
+    import csv
+
+    with ServerThread(ollama_app([])) as server:
+        result = run_cli("collect", "hi", "--server", server.url, "--api", "ollama", "--server-model", "tiny",
+                         "--max-new-tokens", "4", "--warmup", "1", "--json", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    session_id = [s for s in json.loads(result.stdout)["sessions"] if not s["warmup"]][0]["id"]
+    shown = run_cli("show", session_id, data_dir=tmp_path)
+    assert "client arrival (per-token latencies derived from chunk gaps)" in shown.stdout
+    assert "from one_per_chunk" in shown.stdout and "load_duration=" in shown.stdout
+    shown_json = json.loads(run_cli("show", session_id, "--json", data_dir=tmp_path).stdout)
+    assert shown_json["timing"] == "arrival"
+    assert [c["text"] for c in shown_json["remote"]["chunk_rows"] if c["content"]] == WORDS[:4]
+    out = tmp_path / "remote.csv"
+    exported = run_cli("export", "--all", "-o", str(out), data_dir=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 8 and {row["timing"] for row in rows} == {"arrival"}

@@ -83,3 +83,21 @@ def get_run(conn: sqlite3.Connection, run_id: str) -> dict[str, Any] | None:
         return None
     return {"id": row[0], "started": row[1], "ended": row[2], "settings": json.loads(row[3] or "{}"),
             "summary": json.loads(row[4]) if row[4] else None}
+
+
+def remote_details(store, session_id: str) -> dict[str, Any] | None:
+    """A remote session's client/server facts and its chunks (None for a local session)."""
+    conn = store._connection()
+    info = remote_session(conn, session_id)
+    if info is None:
+        return None
+    info["chunk_rows"] = session_chunks(conn, session_id)
+    return info
+
+
+def timing_label(session: dict[str, Any]) -> str:
+    """How a session's latencies were measured, in the words `show` and the app use."""
+    timing = (session.get("environment") or {}).get("timing", "device")
+    if timing == "arrival":
+        return "client arrival (per-token latencies derived from chunk gaps)"
+    return "device (timed around each decode step)"

@@ -11,7 +11,7 @@ _SELECT = """
 SELECT s.id, s.input_tokens, t.context_size, t.k, t.latency_ms,
        t.phase, s.warmup, s.model, s.model_label, s.quant, s.dtype, s.device, s.backend, s.batch_size, s.attn,
        s.gpu_name, s.status, s.started, s.repeat_index, t.token_id, t.token_text, t.wall_time, t.forward_ms,
-       t.sample_ms, t.gc_collections, t.gc_ms, s.prompt
+       t.sample_ms, t.gc_collections, t.gc_ms, s.prompt, s.timing
 FROM tokens t JOIN sessions s ON s.id = t.session_id
 """
 
@@ -29,7 +29,8 @@ def query_token_rows(conn: sqlite3.Connection, session_ids: Sequence[str] | None
     sql = _SELECT + (" WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY s.started, s.rowid, t.k"
     rows = []
     for (sid, input_tokens, context, k, latency, phase, warmup, model, label, quant, dtype, device, backend, batch,
-         attn, gpu, status, started, repeat, token_id, text, wall, forward, sample, gcs, gc_ms, prompt) in conn.execute(sql, params):
+         attn, gpu, status, started, repeat, token_id, text, wall, forward, sample, gcs, gc_ms, prompt,
+         timing) in conn.execute(sql, params):
         rows.append({
             "Prompt_ID": sid, "Input_Token_Length": input_tokens, "Context_Size": context, "Token_Index_k": k,
             "Per_Token_Latency_ms": latency, "phase": phase, "warmup": bool(warmup), "model": model,
@@ -37,6 +38,6 @@ def query_token_rows(conn: sqlite3.Connection, session_ids: Sequence[str] | None
             "batch_size": batch, "attn": attn, "gpu_name": gpu, "session_status": status, "session_started": started,
             "repeat_index": repeat, "token_id": token_id, "token_text": text,
             "timestamp": iso_from_unix(wall) if wall else "", "forward_ms": forward, "sample_ms": sample,
-            "gc_collections": gcs, "gc_ms": gc_ms, "prompt": prompt,
+            "gc_collections": gcs, "gc_ms": gc_ms, "prompt": prompt, "timing": timing,
         })
     return rows

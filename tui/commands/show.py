@@ -36,14 +36,22 @@ def run(args: argparse.Namespace) -> int:
         from model.spikes import find_spikes
 
         spikes = find_spikes(tokens, store.session_metrics(session_id), top=args.spikes)
+    from profiler.store.chunks import remote_details, timing_label
+
+    remote = remote_details(store, session_id)
     if args.json:
         extra = {} if spikes is None else {"spikes": [_spike_json(s) for s in spikes]}
-        print_json(json_safe({**summary, "settings": session["settings"], "environment": session["environment"],
+        if remote is not None:
+            extra["remote"] = remote  # the server's facts and every chunk as it arrived
+        print_json(json_safe({**summary, "timing": session["environment"].get("timing", "device"),
+                              "settings": session["settings"], "environment": session["environment"],
                               "tokens": tokens, "token_count": summary["tokens"], **extra}))
         return 0
     if spikes is not None:
         _print_spikes(summary, spikes)
         return 0
+    session["timing_label"] = timing_label(session)
+    session["remote"] = remote
     _print_rich(summary, session, tokens)
     return 0
 
@@ -85,6 +93,8 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
         ("session", summary["id"]), ("status", summary["status"]), ("started", summary["started"]),
         ("model", f"{summary['model']} ({summary['model_label']})" if summary["model_label"] else summary["model"]),
         ("dtype / quant", f"{summary['dtype']} / {summary['quant']}"), ("device", summary["device"]),
+        ("timing", session["timing_label"]),
+        *_remote_rows(session["remote"]),
         ("warm-up", "yes" if summary["warmup"] else "no"), ("input tokens", summary["input_tokens"]),
         ("tokens", session["tokens"]), ("TTFT", _ms(summary["ttft_ms"])),
         ("decode p50 / p95 / p99", " / ".join(_ms(summary[k]) for k in ("decode_p50_ms", "decode_p95_ms", "decode_p99_ms"))),
@@ -110,6 +120,21 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
     console.print(table)
     if len(tokens) > 40:
         console.print(f"(first and last 20 of {len(tokens)} tokens; --json or export for all)")
+
+
+def _remote_rows(remote: dict | None) -> list[tuple[str, str]]:
+    if remote is None:
+        return []
+    queue = f"{remote['queue_ms']:.2f} ms" if remote["queue_ms"] is not None else "–"
+    rows = [("server", f"{remote['url']} ({remote['api']} {remote['endpoint']})"),
+            ("token counts", f"{remote['counted_tokens']} in {remote['chunks']} content chunks, from "
+                             f"{remote['token_source'] or '–'}; server says {remote['server_tokens'] or '–'}"),
+            ("client queueing", queue)]
+    timing = remote["server_timing"]
+    if timing:
+        rows.append(("server figures", ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                                                 for k, v in timing.items())))
+    return rows
 
 
 def _efficiency_line(session: dict) -> str:
