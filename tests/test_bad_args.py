@@ -19,7 +19,7 @@ from model.hardware import resolve_hardware
 from profiler.architectures import load_architecture
 from profiler.backends import ScriptedBackend
 from profiler.backends.base import SamplingSettings
-from profiler.backends.bnb_layout import check_cpu_4bit_layout
+from profiler.backends.bnb_layout import check_cpu_4bit_layout, config_layer_sizes
 from profiler.backends.embedded import EMBEDDED_CONFIG
 from profiler.backends.memory_check import (available_gpu_bytes, cgroup_headroom, check_weights_fit,
                                             weights_plan)
@@ -189,22 +189,28 @@ def odd_hidden_config() -> dict:
 
 
 def test_a_hidden_size_the_4bit_cpu_kernel_cant_block_is_named():
-    shape = shape_from_config(odd_hidden_config(), "odd")
+    layers = config_layer_sizes(shape_from_config(odd_hidden_config(), "odd"))
     with pytest.raises(BackendError) as refused:
-        check_cpu_4bit_layout(shape, "odd", packs_for_avx512_bf16=True)
+        check_cpu_4bit_layout(layers, "odd", packs_for_avx512_bf16=True)
     line = str(refused.value)
-    assert "hidden_size 200" in line and "multiple of 32" in line and "--quant 8bit" in line
-    check_cpu_4bit_layout(shape, "odd", packs_for_avx512_bf16=False)  # other CPUs take any size
-    odd_input = dict(odd_hidden_config(), hidden_size=256, intermediate_size=513)
-    with pytest.raises(BackendError, match="intermediate_size 513"):
-        check_cpu_4bit_layout(shape_from_config(odd_input, "odd"), "odd", packs_for_avx512_bf16=True)
+    assert "hidden_size 200" in line and "200 outputs, not a multiple of 32" in line and "--quant 8bit" in line
+    check_cpu_4bit_layout(layers, "odd", packs_for_avx512_bf16=False)  # other CPUs take any size
+    odd_input = dict(odd_hidden_config(), hidden_size=256, intermediate_size=544, head_dim=63)
+    with pytest.raises(BackendError, match=r"odd number of inputs \(315\)"):  # o_proj reads 5 heads x 63
+        check_cpu_4bit_layout(config_layer_sizes(shape_from_config(dict(odd_input, num_attention_heads=5,
+                                                                        num_key_value_heads=5), "odd")),
+                              "odd", packs_for_avx512_bf16=True)
 
 
 @pytest.mark.parametrize("preset", ["llama-3-8b", "mistral-7b-v0.3", "qwen2.5-0.5b", "llama-2-70b"])
 def test_shipped_presets_pass_the_4bit_cpu_layout_check(preset):
-    shape = shape_from_config(load_architecture(preset), preset)
-    check_cpu_4bit_layout(shape, preset, packs_for_avx512_bf16=True)
-    check_cpu_4bit_layout(shape_from_config(EMBEDDED_CONFIG, "embedded"), "embedded", packs_for_avx512_bf16=True)
+    layers = config_layer_sizes(shape_from_config(load_architecture(preset), preset))
+    check_cpu_4bit_layout(layers, preset, packs_for_avx512_bf16=True)
+
+
+def test_the_embedded_model_passes_the_4bit_cpu_layout_check():
+    layers = config_layer_sizes(shape_from_config(EMBEDDED_CONFIG, "embedded"))
+    check_cpu_4bit_layout(layers, "embedded", packs_for_avx512_bf16=True)
 
 
 # -- fit --load on hostile files

@@ -123,3 +123,29 @@ def test_skip_memory_check_loads_anyway_and_running_out_is_still_one_line(tmp_pa
     line = assert_one_line(result, "out of memory building the model on cpu")
     assert "--skip-memory-check" not in line
     assert_nothing_stored(tmp_path)
+
+
+def test_the_loaded_models_own_4bit_layers_are_checked_exactly(tmp_path):
+    """The after-loading check reads the real bitsandbytes layers (any architecture), named by module.
+    The CPU capability is passed in: this machine's answer decides only the CLI test above."""
+    pytest.importorskip("bitsandbytes")
+    from profiler.backends import BackendOptions, load_backend
+    from profiler.backends.bnb_layout import check_cpu_4bit_layout, loaded_4bit_layers
+    from profiler.errors import BackendError
+
+    config = dict(EMBEDDED_CONFIG, hidden_size=200, num_attention_heads=4, num_key_value_heads=4, head_dim=64,
+                  intermediate_size=512, num_hidden_layers=2)
+    path = tmp_path / "odd-hidden.json"
+    path.write_text(json.dumps(config))
+    try:
+        backend = load_backend(BackendOptions(random_weights=str(path), quant="4bit", device="cpu",
+                                              data_dir=str(tmp_path / "data")))
+    except BackendError as refused:  # this CPU repacks: the before-building check already said no
+        assert "hidden_size 200" in str(refused)
+        return
+    layers = loaded_4bit_layers(backend.model)
+    assert {name.rsplit(".", 1)[-1] for name, _o, _i in layers} == {"q_proj", "k_proj", "v_proj", "o_proj",
+                                                                     "gate_proj", "up_proj", "down_proj"}
+    with pytest.raises(BackendError, match=r"model\.layers\.0\.self_attn\.o_proj has 200 outputs"):
+        check_cpu_4bit_layout(layers, "odd", packs_for_avx512_bf16=True)
+    backend.close()

@@ -109,6 +109,7 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
         if isinstance(exc, RuntimeError) and "can't allocate memory" not in str(exc):
             raise
         raise BackendError(f"out of memory building the model on {device}: {_first_line(exc)}") from None
+    _check_after_loading(model, options, device, model_id)
     model.eval()
     report("model ready", 1.0)
     info = _describe(torch, model, options, device, dtype_name, model_id, revision, label)
@@ -172,7 +173,7 @@ def _config_dict(options: BackendOptions) -> tuple[dict[str, Any] | None, str]:
 def _check_before_building(torch: Any, options: BackendOptions, device: str, dtype_name: str) -> None:
     """Refuse, with one line, what would fail only after minutes of allocating or mid-run: weights larger
     than the memory available (the OOM killer's exit 137) and 4-bit layer sizes this CPU's kernel can't pack."""
-    from profiler.backends.bnb_layout import check_cpu_4bit_layout
+    from profiler.backends.bnb_layout import check_cpu_4bit_layout, config_layer_sizes
     from profiler.backends.memory_check import (available_gpu_bytes, available_host_bytes, check_weights_fit,
                                                 weights_plan)
 
@@ -184,7 +185,16 @@ def _check_before_building(torch: Any, options: BackendOptions, device: str, dty
         gpu = available_gpu_bytes(torch, device) if device.startswith("cuda") else None
         check_weights_fit(plan, dtype_name, options.quant, host_available=available_host_bytes(), gpu_available=gpu)
     if options.quant == "4bit" and device == "cpu":
-        check_cpu_4bit_layout(plan.shape, name, packs_for_avx512_bf16=_bitsandbytes_packs_for_cpu(options))
+        check_cpu_4bit_layout(config_layer_sizes(plan.shape), name,
+                              packs_for_avx512_bf16=_bitsandbytes_packs_for_cpu(options))
+
+
+def _check_after_loading(model: Any, options: BackendOptions, device: str, name: str) -> None:
+    """The loaded model's own 4-bit layers (exact for any architecture), before any session starts."""
+    if options.quant == "4bit" and device == "cpu":
+        from profiler.backends.bnb_layout import check_cpu_4bit_layout, loaded_4bit_layers
+
+        check_cpu_4bit_layout(loaded_4bit_layers(model), name, packs_for_avx512_bf16=_bitsandbytes_packs_for_cpu(options))
 
 
 def _bitsandbytes_packs_for_cpu(options: BackendOptions) -> bool:
