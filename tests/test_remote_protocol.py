@@ -12,19 +12,21 @@ from profiler.remote.errors import describe_http_error
 from profiler.remote.events import NdjsonParser, SseParser
 
 
-def test_sse_events_split_on_blank_lines_across_reads_and_keep_their_first_byte_stamp():
+def test_sse_events_split_on_blank_lines_across_reads_and_keep_their_first_byte_offset():
     parser = SseParser()
-    assert parser.feed(b": keep-alive\n\ndata: {\"a\": 1}\n\ndata: {\"b\"", 100) == [(100, '{"a": 1}')]
-    # the event that began in the first read keeps its stamp; the next one starts in this read
-    assert parser.feed(b": 2}\r\n\r\ndata: [DONE]\n\n", 200) == [(100, '{"b": 2}'), (200, "[DONE]")]
+    first = b": keep-alive\n\ndata: {\"a\": 1}\n\ndata: {\"b\""
+    assert parser.feed(first) == [(14, '{"a": 1}')]
+    assert first[14:19] == b"data:"
+    # the event that began in the first read keeps its offset there
+    assert parser.feed(b": 2}\r\n\r\ndata: [DONE]\n\n") == [(30, '{"b": 2}'), (len(first) + 8, "[DONE]")]
     assert parser.comments == 1
-    assert parser.feed(b"data: tail", 300) == [] and parser.finish() == [(300, "tail")]
+    assert parser.feed(b"data: tail") == [] and parser.finish() == [(len(first) + 22, "tail")]
 
 
 def test_ndjson_lines_split_across_reads():
     parser = NdjsonParser()
-    assert parser.feed(b'{"response": "a"}\n{"resp', 1) == [(1, '{"response": "a"}')]
-    assert parser.feed(b'onse": "b"}\n', 2) == [(1, '{"response": "b"}')]
+    assert parser.feed(b'{"response": "a"}\n{"resp') == [(0, '{"response": "a"}')]
+    assert parser.feed(b'onse": "b"}\n') == [(18, '{"response": "b"}')]
 
 
 def _chunk(n, ms, text, tokens=None, source=None, content=True):

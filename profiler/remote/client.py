@@ -18,6 +18,7 @@ from profiler.remote.errors import STALL, STREAM, RemoteError, describe_client_e
 from profiler.remote.events import NdjsonParser, SseParser
 from profiler.remote.options import RemoteOptions
 from profiler.remote.requests import request_headers, request_url
+from profiler.remote.stamping import ArrivalMap, stamping_connector
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -63,7 +64,7 @@ class RemoteClient:
         trace.on_request_chunk_sent.append(_stamp_sent)
         timeout = aiohttp.ClientTimeout(total=None, connect=self.options.connect_timeout,
                                         sock_read=self.options.stream_timeout)
-        connector = aiohttp.TCPConnector(limit=0, ssl=False if self.options.insecure else True)
+        connector = stamping_connector(limit=0, ssl=False if self.options.insecure else True)
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, trace_configs=[trace],
                                               auto_decompress=True)
         return self
@@ -96,10 +97,12 @@ class RemoteClient:
                     text = await response.text(errors="replace")
                     raise describe_http_error(response.status, response.reason, text)
                 gc_before = gc_count()
+                arrivals = None
 
-                def handle(events: list[tuple[int, str]]) -> None:
+                def handle(events: list[tuple[int, str]], read_ns: int) -> None:
                     nonlocal gc_before
-                    for arrival_ns, payload in events:
+                    for offset, payload in events:
+                        arrival_ns = arrivals.arrival_ns(offset, read_ns)
                         parsed = interpreter.interpret(payload, facts, loads)
                         if parsed is None:
                             continue
@@ -111,8 +114,13 @@ class RemoteClient:
                         on_chunk(chunk, sent_ns)
 
                 async for data in response.content.iter_any():
-                    handle(parser.feed(data, perf_counter_ns()))
-                handle(parser.finish())
+                    read_ns = perf_counter_ns()
+                    if arrivals is None:
+                        arrivals = ArrivalMap(response)
+                    handle(parser.feed(data), read_ns)
+                if arrivals is None:
+                    arrivals = ArrivalMap(response)
+                handle(parser.finish(), perf_counter_ns())
             result.status = FINISHED
         except asyncio.CancelledError:
             result.status, result.error = INTERRUPTED, "cancelled"

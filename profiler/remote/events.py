@@ -1,9 +1,9 @@
-"""Splitting a byte stream into events, each stamped with the arrival time of its first byte.
+"""Splitting a response body into events, each with the offset of its first byte in the body.
 
 SSE (OpenAI-compatible servers): events end at a blank line; `data:` lines carry the payload,
 lines starting with ':' are comments (keep-alives). NDJSON (Ollama): one JSON object per line.
-One socket read may carry several events (they share its stamp) or part of one (it keeps the
-stamp of the read where it began): the stamp is when the client *could* first have seen it.
+The client turns an event's first-byte offset into the time those bytes reached the socket
+(stamping.py), so one read holding several events gives each its own arrival time.
 """
 
 from __future__ import annotations
@@ -11,20 +11,18 @@ from __future__ import annotations
 import re
 
 _BLANK_LINE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_WHITESPACE = b"\r\n \t"
 
 
 class SseParser:
-    """feed(bytes, arrival_ns) -> [(arrival_ns, data)] for each complete event with a data field."""
+    """feed(bytes) -> [(first_byte_offset, data)] for each complete event with a data field."""
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._started_ns = 0
+        self._buffer_offset = 0  # body offset of self._buffer[0]
         self.comments = 0
 
-    def feed(self, data: bytes, arrival_ns: int) -> list[tuple[int, str]]:
-        if not self._buffer.strip():
-            self._started_ns = arrival_ns  # this read starts a new event
-            self._buffer = self._buffer.lstrip(b"\r\n")
+    def feed(self, data: bytes) -> list[tuple[int, str]]:
         buffer = self._buffer + data
         events = []
         start = 0
@@ -32,20 +30,22 @@ class SseParser:
             match = _BLANK_LINE.search(buffer, start)
             if match is None:
                 break
-            block = buffer[start:match.start()]
-            start = match.end()
+            block = buffer[start:match.end()]
             payload = self._data_of(block)
             if payload is not None:
-                events.append((self._started_ns, payload))
-            self._started_ns = arrival_ns  # anything after this point arrived in this read
+                lead = len(block) - len(block.lstrip(_WHITESPACE))
+                events.append((self._buffer_offset + start + lead, payload))
+            start = match.end()
         self._buffer = buffer[start:]
+        self._buffer_offset += start
         return events
 
     def finish(self) -> list[tuple[int, str]]:
         """A last event the server closed the stream without terminating (no blank line)."""
         block, self._buffer = self._buffer, b""
         payload = self._data_of(block) if block.strip() else None
-        return [(self._started_ns, payload)] if payload is not None else []
+        lead = len(block) - len(block.lstrip(_WHITESPACE))
+        return [(self._buffer_offset + lead, payload)] if payload is not None else []
 
     def _data_of(self, block: bytes) -> str | None:
         lines = []
@@ -60,16 +60,14 @@ class SseParser:
 
 
 class NdjsonParser:
-    """feed(bytes, arrival_ns) -> [(arrival_ns, line)] for each complete non-empty line."""
+    """feed(bytes) -> [(first_byte_offset, line)] for each complete non-empty line."""
 
     def __init__(self) -> None:
         self._buffer = b""
-        self._started_ns = 0
+        self._buffer_offset = 0
         self.comments = 0
 
-    def feed(self, data: bytes, arrival_ns: int) -> list[tuple[int, str]]:
-        if not self._buffer.strip():
-            self._started_ns = arrival_ns
+    def feed(self, data: bytes) -> list[tuple[int, str]]:
         buffer = self._buffer + data
         events = []
         start = 0
@@ -77,14 +75,19 @@ class NdjsonParser:
             end = buffer.find(b"\n", start)
             if end < 0:
                 break
-            line = buffer[start:end].strip()
+            line = buffer[start:end]
+            stripped = line.lstrip(_WHITESPACE)
+            if stripped.strip():
+                events.append((self._buffer_offset + start + len(line) - len(stripped),
+                               stripped.strip().decode("utf-8", errors="replace")))
             start = end + 1
-            if line:
-                events.append((self._started_ns, line.decode("utf-8", errors="replace")))
-            self._started_ns = arrival_ns
         self._buffer = buffer[start:]
+        self._buffer_offset += start
         return events
 
     def finish(self) -> list[tuple[int, str]]:
-        line, self._buffer = self._buffer.strip(), b""
-        return [(self._started_ns, line.decode("utf-8", errors="replace"))] if line else []
+        line, self._buffer = self._buffer, b""
+        stripped = line.lstrip(_WHITESPACE)
+        if not stripped.strip():
+            return []
+        return [(self._buffer_offset + len(line) - len(stripped), stripped.strip().decode("utf-8", errors="replace"))]
