@@ -1,13 +1,15 @@
-"""The store writer for remote runs, on its own thread: the event loop only puts messages on a queue.
+"""The store writer for remote runs, on its own thread: the event loop only appends messages to a deque.
 
 Arrival stamps are taken on the event loop, so nothing slow may run there: SQLite commits (and
-the fsyncs they imply) happen on this thread. Chunks are committed every FLUSH_EVERY_S while
-streams run, so a killed process leaves every chunk that arrived more than that long before.
+the fsyncs they imply) happen on this thread. The thread polls the deque every POLL_S instead of
+being woken per message: a wake-up per chunk cost ~40 us of GIL hand-over on the loop (measured
+with cProfile at 32 streams). Chunks are committed every FLUSH_EVERY_S while streams run, so a
+killed process leaves every chunk that arrived more than that long before.
 """
 
 from __future__ import annotations
 
-import queue
+import collections
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_ru
     write_in_transaction
 from profiler.store.connection import open_connection
 from profiler.store.writer import FLUSH_EVERY_S
+
+POLL_S = 0.05
 
 
 @dataclass
@@ -38,7 +42,8 @@ class StoreSink:
 
     def __init__(self, store: SessionStore) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: collections.deque = collections.deque()  # append/popleft are atomic: no lock, no wake-up
+        self._stop = threading.Event()
         self._open: dict[int, _Open] = {}
         self.session_ids: dict[int, str] = {}
         """request key -> session id, filled in by the thread (read after close())."""
@@ -50,39 +55,37 @@ class StoreSink:
 
     # -- called on the event loop: cheap
     def begin_run(self, run_id: str, settings: dict[str, Any]) -> None:
-        self._queue.put(("run", run_id, settings))
+        self._queue.append(("run", run_id, settings))
 
     def begin(self, key: int, meta: SessionMeta, run_id: str | None, remote: dict[str, Any]) -> None:
-        self._queue.put(("begin", key, meta, run_id, remote))
+        self._queue.append(("begin", key, meta, run_id, remote))
 
     def chunk(self, key: int, row: tuple) -> None:
         """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections)."""
-        self._queue.put(("chunk", key, row))
+        self._queue.append(("chunk", key, row))
 
     def end(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
-        self._queue.put(("end", key, status, error, finalize))
+        self._queue.append(("end", key, status, error, finalize))
 
     def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
-        self._queue.put(("run_end", run_id, summary))
+        self._queue.append(("run_end", run_id, summary))
 
     def close(self) -> None:
         """Write everything queued, finish any session still open (as interrupted), stop the thread."""
-        self._queue.put(("stop",))
+        self._stop.set()
         self._thread.join()
 
     # -- the writer thread
     def _run(self) -> None:
         last_flush = time.monotonic()
+        queue = self._queue
         while True:
-            try:
-                message = self._queue.get(timeout=FLUSH_EVERY_S)
-            except queue.Empty:
-                message = None
-            if message is not None and message[0] == "stop":
+            stopping = self._stop.wait(POLL_S)
+            while queue:
+                self._safely(self._handle, queue.popleft())
+            if stopping:
                 self._safely(self._close_all)
                 return
-            if message is not None:
-                self._safely(self._handle, message)
             if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                 self._safely(self._flush_all)
                 last_flush = time.monotonic()
