@@ -156,3 +156,21 @@ def test_the_api_key_is_sent_but_never_stored_exported_or_printed(tmp_path):
         for path in (tmp_path / "data").iterdir():  # the store and its WAL
             assert key.encode() not in path.read_bytes(), path
     assert json.loads(by_env.stdout)["sessions"][0]["status"] == "finished"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--server", "http://127.0.0.1:9", "--model", "x"], "--model is for a local model; it can't be combined with --server"),
+    (["--api", "ollama"], "--api needs --server URL"),
+    (["--server", "http://127.0.0.1:9", "--api", "ollama"], "--api ollama needs --server-model NAME"),
+    (["--server", "ftp://host"], "--server must be an http:// or https:// URL with a host"),
+    (["--server", "http://127.0.0.1:9", "--endpoint", "generate"], "--endpoint for --api openai must be one of"),
+    (["--server", "http://127.0.0.1:9", "--concurrency", "0"], "--concurrency must be at least 1"),
+    (["--server", "http://127.0.0.1:9", "--api-key-env", "NO_SUCH_VARIABLE_X"],
+     "--api-key-env NO_SUCH_VARIABLE_X: that environment variable is not set or empty"),
+    (["--server", "http://127.0.0.1:9", "--extra-body", "[1]"], "--extra-body must be a JSON object"),
+])
+def test_bad_remote_flags_are_one_line_before_any_request(args, message, tmp_path):
+    result = run_cli("collect", "hi", *args, data_dir=tmp_path)
+    assert result.returncode == 2
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"tokenlat-tui: error: {message}")

@@ -1,0 +1,80 @@
+"""Concurrency and interruption against a scripted OpenAI-style server (passed in by URL): Poisson
+arrivals, and a SIGINT while streams are in flight leaving every stream saved as interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO_ROOT, cli_env, read_only_query, run_cli
+from profiler.store import store_path
+from remote_servers import ServerThread, chat_chunk, sse
+
+pytestmark = pytest.mark.slow
+
+
+def streaming_app(pieces: int, interval_s: float):
+    from aiohttp import web
+
+    async def chat(request):
+        await request.json()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(sse(chat_chunk(role="assistant")))
+        for index in range(pieces):
+            await asyncio.sleep(interval_s)
+            await response.write(sse(chat_chunk(f"t{index} ", usage={"completion_tokens": index + 1})))
+        await response.write(sse(chat_chunk(finish="length", usage={"completion_tokens": pieces})))
+        await response.write(sse("[DONE]"))
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+def test_poisson_arrivals_record_client_queueing(tmp_path):
+    with ServerThread(streaming_app(5, 0.002)) as server:
+        result = run_cli("collect", "a", "b", "--server", server.url, "--warmup", "1", "--request-rate", "40",
+                         "--num-requests", "6", "--concurrency", "2", "--json", data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert run["request_rate"] == 40 and run["streams"] == run["finished"] == 6 and run["tokens"] == 30
+    assert run["token_sources"] == ["usage_per_chunk"]
+    rows = read_only_query(store_path(tmp_path), "SELECT s.prompt, r.queue_ms FROM sessions s JOIN remote_sessions r"
+                                                 " ON r.session_id = s.id WHERE s.warmup = 0 ORDER BY s.started")
+    assert [prompt for prompt, _ in rows] == ["a", "b"] * 3  # prompts cycle over the requests
+    assert all(queue_ms is not None and queue_ms >= 0 for _, queue_ms in rows)
+
+
+def test_sigint_saves_every_stream_in_flight_as_interrupted_with_its_tokens(tmp_path):
+    with ServerThread(streaming_app(2000, 0.01)) as server:
+        process = subprocess.Popen([sys.executable, "-m", "tui", "collect", "hi", "--server", server.url, "--warmup",
+                                    "0", "--concurrency", "3", "--max-new-tokens", "2000"], cwd=REPO_ROOT,
+                                   env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db = store_path(tmp_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until every stream has chunks on disk
+            time.sleep(0.2)
+            if db.exists():
+                try:
+                    counts = read_only_query(db, "SELECT COUNT(DISTINCT session_id) FROM chunks WHERE content = 1")
+                except Exception:  # noqa: BLE001 - the store may be mid-creation
+                    continue
+                if counts[0][0] == 3:
+                    break
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    rows = read_only_query(db, "SELECT status, tokens, id FROM sessions")
+    assert len(rows) == 3 and {status for status, _, _ in rows} == {"interrupted"}
+    for _status, tokens, session_id in rows:
+        chunks = read_only_query(db, "SELECT COUNT(*) FROM chunks WHERE session_id=? AND content=1", (session_id,))
+        assert tokens > 0 and tokens == chunks[0][0]  # every arrived chunk kept, each counted
+    assert "Traceback" not in err
