@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from profiler.backends.base import Backend, SamplingSettings
 from profiler.clock import Clock, PerfClock
 from profiler.decode_loop import STOP_CANCELLED, run_generation
-from profiler.errors import InputError
+from profiler.errors import InputError, StoreError
 from profiler.flag_checks import check_finite, check_seed
 from profiler.gc_watch import GcWatch
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
@@ -145,7 +145,11 @@ class Collector:
                  repeat_index: int) -> SessionOutcome:
         meta = self._meta(prompt, ids, warmup, repeat_index)
         self.in_session = True
-        writer = self.store.begin_session(meta)
+        try:
+            writer = self.store.begin_session(meta)
+        except BaseException:
+            self.in_session = False  # nothing was started (e.g. a full disk refused the session's row)
+            raise
         outcome = SessionOutcome(writer.session_id, FAILED, None, warmup, 0)
         generation = None
         sampler = MetricsSampler(self.backend.info.device) if self.settings.system_metrics else None
@@ -179,7 +183,15 @@ class Collector:
                 sampler.stop()
             if generation is not None:
                 generation.close()
-            writer.finish(outcome.status, outcome.error)
-            self.in_session = False
-            self.observer.session_ended(outcome)
+            try:
+                writer.finish(outcome.status, outcome.error)
+            except StoreError as exc:
+                # the store stopped taking writes (disk full): the session ended as well as it could,
+                # and this error (what was kept, what was not) replaces any error already on its way
+                outcome.status = FAILED if outcome.status == FINISHED else outcome.status
+                outcome.error = outcome.error or str(exc)
+                raise
+            finally:
+                self.in_session = False
+                self.observer.session_ended(outcome)
         return outcome

@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         # a store whose first pages are sound passes the open-time checks; damage further in
         # surfaces only when a query reaches it: still one line naming the file, never a traceback
         from profiler.store import store_path
+        from profiler.store.failures import store_error
 
-        print(f"tokenlat-tui: error: can't use the session store {store_path(getattr(args, 'data_dir', None))}: "
-              f"{exc}", file=sys.stderr)
+        print(f"tokenlat-tui: error: {store_error(exc, store_path(getattr(args, 'data_dir', None)))}", file=sys.stderr)
         return 2
 
 

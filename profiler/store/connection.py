@@ -1,82 +1,147 @@
-"""Opening the store file safely: refuse corrupt or foreign files without touching them."""
+"""Opening the store: created private, anything not ours refused untouched, read-only where it can't be written."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from profiler.errors import StoreError
-from profiler.store.schema import APP_ID, SCHEMA_VERSION, migrate
+from profiler.store.failures import SQLITE_BUSY, SQLITE_LOCKED, primary_code, read_only_reason, store_error
+from profiler.store.identify import identify, open_read_only, open_read_write, schema_version, shm_trouble, \
+    store_file_exists
+from profiler.store.schema import SCHEMA_VERSION, migrate
+from profiler.store.transaction import StoreConnection, write_transaction
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000  # two processes writing one store wait for each other, never fail
+DATA_DIR_MODE = 0o700  # prompts can be private: only the owner may list or read the store
+STORE_FILE_MODE = 0o600  # SQLite gives the -wal and -shm files the same mode as the store
+
+_CREATING = threading.Lock()
+"""Held while this process creates the store file with a plain descriptor (see `_create_store_file`)."""
+
+T = TypeVar("T")
 
 
-def check_existing_file(path: Path) -> None:
-    """Raise StoreError if `path` holds something that is not a tokenlat-tui store.
+def open_connection(path: Path, *, create: bool = True) -> StoreConnection:
+    """A connection to the store at `path`, set up and migrated when it can be written.
 
-    Everything here is read-only: a file we did not create is never modified.
+    A missing store is created (mode 0600, in a 0700 data dir if we create that too). An existing
+    file is identified through SQLite without writing (profiler.store.identify) and refused with one
+    line if it isn't ours. Where the store can't be written (read-only file or folder, or a full disk
+    that leaves no room for the -shm index) the connection is read-only: readers work, and a write
+    raises StoreError naming why.
     """
-    if not path.exists() or path.stat().st_size == 0:
-        return
-    if path.is_dir():
-        raise StoreError(f"store path {path} is a directory, not a tokenlat-tui store")
+    _ensure_data_dir(path.parent)
+    if not store_file_exists(path):
+        if not create:
+            raise StoreError(f"no session store at {path}")
+        _create_store_file(path)
     try:
-        with open(path, "rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreError(f"can't read store {path}: {exc.strerror or exc}") from None
-    if header != SQLITE_HEADER:
-        raise StoreError(f"{path} is not a tokenlat-tui store (not an SQLite database); left untouched")
-    try:
-        probe = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-        try:
-            tables = {row[0] for row in probe.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            app = None
-            if "store_info" in tables:
-                row = probe.execute("SELECT value FROM store_info WHERE key='app'").fetchone()
-                app = row[0] if row else None
-        finally:
-            probe.close()
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is a corrupt SQLite file ({exc}); left untouched") from None
-    if tables and app != APP_ID:
-        raise StoreError(f"{path} is an SQLite database of another program, not a tokenlat-tui store; left untouched")
+        _retry_while_locked(lambda: identify(path))
+        return _retry_while_locked(lambda: _open_configured(path))
+    except sqlite3.Error as exc:
+        raise store_error(exc, path, "open") from None
 
 
-def open_connection(path: Path, *, create: bool = True) -> sqlite3.Connection:
-    """A connection with the store's pragmas; creates and migrates the schema when needed."""
-    directory = path.parent
+def _ensure_data_dir(directory: Path) -> None:
+    if directory.is_dir():
+        return  # the user's own folder keeps the mode they gave it
+    missing = []
+    level = directory
+    while not level.exists() and level.parent != level:
+        missing.append(level)
+        level = level.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        for level in reversed(missing):
+            level.mkdir(mode=DATA_DIR_MODE, exist_ok=True)
+        if not directory.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
     except OSError as exc:
         raise StoreError(f"can't create data dir {directory}: {exc.strerror or exc}") from None
+
+
+def _create_store_file(path: Path) -> None:
+    """Create the empty store file, 0600, so that SQLite never creates it (it would use 0644).
+
+    A plain descriptor is safe only here: O_EXCL guarantees the file is new, so no connection of
+    this process can hold locks on it yet, and `_CREATING` keeps other threads from connecting to
+    it before the descriptor is closed (closing it would drop their locks).
+    """
+    directory = path.parent
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise StoreError(f"data dir {directory} is not writable")
-    check_existing_file(path)
+        raise StoreError(f"data dir {directory} is not writable: can't create the session store there")
+    with _CREATING:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, STORE_FILE_MODE)
+        except FileExistsError:
+            return  # another process or thread created it first: identify() checks what it is
+        except OSError as exc:
+            raise store_error(exc, path, "create") from None
+        os.close(fd)
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the store and create its -wal/-shm (beside the link's target)."""
+    target = Path(os.path.realpath(path))
+    return os.access(target, os.W_OK) and os.access(target.parent, os.W_OK | os.X_OK)
+
+
+def _open_configured(path: Path) -> StoreConnection:
+    with _CREATING:  # never connect while another thread holds a fresh store file's plain descriptor
+        conn = _open(path)
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
-        _retry_while_locked(lambda: _configure(conn, path))
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"can't open store {path}: {exc}") from None
-    except OSError as exc:
-        raise StoreError(f"can't open store {path}: {exc.strerror or exc}") from None
+        _configure(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _configure(conn: sqlite3.Connection, path: Path) -> None:
+def _open(path: Path) -> StoreConnection:
+    if not _writable(path):
+        return open_read_only(path)
+    conn = open_read_write(path)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # creates/maps -wal and -shm now
+        return conn
+    except sqlite3.Error as exc:
+        conn.close()
+        if shm_trouble(exc, path):
+            return open_read_only(path)  # a full disk with no room for the -shm index: still readable
+        raise
+
+
+def _configure(conn: StoreConnection) -> None:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode=WAL")
-    # NORMAL in WAL mode: a committed batch survives a process kill (only an OS crash
-    # can lose the last commits), at a fraction of FULL's fsync cost per flush.
-    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    _ensure_schema(conn, path)
+    if not conn.read_only:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed batch survives a process kill (only an OS crash
+        # can lose the last commits), at a fraction of FULL's fsync cost per flush.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    _ensure_schema(conn)
 
 
-def _retry_while_locked(setup) -> None:
+def _ensure_schema(conn: StoreConnection) -> None:
+    version = schema_version(conn, conn.path)
+    if version == SCHEMA_VERSION:
+        return
+    if conn.read_only:
+        what = "is empty" if version == 0 else f"needs an upgrade to schema {SCHEMA_VERSION}"
+        raise StoreError(f"the session store {conn.path} {what} but can't be written: {read_only_reason(conn.path)}")
+    with write_transaction(conn):
+        # another process may have set it up while we waited for the write lock
+        version = schema_version(conn, conn.path)
+        if version < SCHEMA_VERSION:
+            migrate(conn, version)
+
+
+def _retry_while_locked(setup: Callable[[], T]) -> T:
     """Run `setup`, retrying while another process holds the store locked.
 
     Seen once in the two-writers test under heavy load: the second process's setup failed with
@@ -88,36 +153,10 @@ def _retry_while_locked(setup) -> None:
     delay = 0.005
     while True:
         try:
-            setup()
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+            return setup()
+        except (sqlite3.OperationalError, StoreError) as exc:
+            cause = exc if isinstance(exc, sqlite3.Error) else exc.__cause__
+            if primary_code(cause) not in (SQLITE_BUSY, SQLITE_LOCKED) or time.monotonic() > deadline:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
-
-
-def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    version = _schema_version(conn)
-    if version == SCHEMA_VERSION:
-        return
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"{path} was written by a newer tokenlat-tui (schema {version} > {SCHEMA_VERSION}); upgrade to read it")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        # another process may have migrated while we waited for the write lock
-        version = _schema_version(conn)
-        if version < SCHEMA_VERSION:
-            migrate(conn, version)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-
-
-def _schema_version(conn: sqlite3.Connection) -> int:
-    has_info = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_info'").fetchone()
-    if not has_info:
-        return 0
-    row = conn.execute("SELECT value FROM store_info WHERE key='schema_version'").fetchone()
-    return int(row[0]) if row else 0

@@ -6,16 +6,20 @@ import json
 import os
 import socket
 import sqlite3
+import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from profiler.columns import ALL_COLUMNS
-from profiler.errors import InputError
+from profiler.errors import InputError, StoreError
 from profiler.records import INTERRUPTED, RUNNING, SessionMeta, TokenRecord
 from profiler.store.connection import open_connection
+from profiler.store.failures import damaged_message
 from profiler.store.location import store_path
-from profiler.store.writer import SessionWriter, finalize_session, process_start_time, summary_from_db
+from profiler.store.owner import GONE, owner_state
+from profiler.store.transaction import write_transaction
+from profiler.store.writer import SessionWriter, finalize_session, summary_from_db
 
 SESSION_LIST_COLUMNS = (
     "id, status, started, ended, prompt, input_tokens, warmup, repeat_index, model, model_label, quant, dtype,"
@@ -24,13 +28,27 @@ SESSION_LIST_COLUMNS = (
 )
 
 
-class SessionStore:
-    """The store at `data_dir` (see `resolve_data_dir`). Opening it recovers orphaned sessions."""
+def print_notice(text: str) -> None:
+    """The default way a store tells the user something that is not an error: one line on stderr."""
+    try:
+        print(f"tokenlat-tui: note: {text}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # stderr is gone (dropped SSH link): a notice is not worth failing for
 
-    def __init__(self, data_dir: str | os.PathLike | None = None, *, recover_orphans: bool = True) -> None:
+
+class SessionStore:
+    """The store at `data_dir` (see `resolve_data_dir`). Opening it recovers orphaned sessions.
+
+    Reading never needs to write: on a full disk or a read-only store, reads work and the orphan
+    sweep is skipped with one notice (`notify`, by default a line on stderr).
+    """
+
+    def __init__(self, data_dir: str | os.PathLike | None = None, *, recover_orphans: bool = True,
+                 notify: Callable[[str], None] = print_notice) -> None:
         self.path: Path = store_path(data_dir)
         self._local = threading.local()
-        # opening once up front turns a corrupt/foreign/unwritable store into one clear error now
+        self._notify = notify
+        # opening once up front turns a corrupt/foreign/unreadable store into one clear error now
         self._connection()
         if recover_orphans:
             self.recover_orphans()
@@ -49,46 +67,72 @@ class SessionStore:
             conn.close()
             self._local.conn = None
 
+    @property
+    def read_only(self) -> bool:
+        """True when this process can only read the store (read-only file or folder, no room for its index)."""
+        return self._connection().read_only
+
     # -- writing
     def begin_session(self, meta: SessionMeta, **kwargs: Any) -> SessionWriter:
         return SessionWriter(self.path, meta, **kwargs)
 
     def recover_orphans(self) -> list[str]:
-        """Mark `running` sessions whose process is gone as `interrupted`, keeping their tokens."""
+        """Mark `running` sessions whose process is gone as `interrupted`, keeping their tokens.
+
+        Where the store can't be written (full disk, read-only), they are left as they are and
+        one notice says so: a command that only reads must not fail because of a repair.
+        """
         conn = self._connection()
-        host = socket.gethostname()
         rows = conn.execute("SELECT id, host, pid, pid_started FROM sessions WHERE status=?", (RUNNING,)).fetchall()
+        orphans = [session_id for session_id, *owner in rows if owner_state(*owner) == GONE]
         recovered = []
-        for session_id, session_host, pid, pid_started in rows:
-            if session_host != host or pid is None:
-                continue  # another machine's process: we can't tell whether it is alive
-            alive_started = process_start_time(pid)
-            if alive_started is not None and (pid_started is None or abs(alive_started - pid_started) < 1.0):
-                continue  # the writing process is still running
-            finalize_session(conn, session_id, INTERRUPTED, error="process ended without closing the session")
-            recovered.append(session_id)
+        for session_id in orphans:
+            try:
+                if finalize_session(conn, session_id, INTERRUPTED, error="process ended without closing the session",
+                                    only_if_running=True):
+                    recovered.append(session_id)
+            except StoreError as exc:
+                left = len(orphans) - len(recovered)
+                self._notify(f"{left} session(s) whose process ended are still marked running, not interrupted: {exc}")
+                break
         return recovered
 
+    def check_integrity(self) -> None:
+        """PRAGMA quick_check: raise StoreError naming the file and the way out if the store is damaged.
+
+        Run before bulk writes (import, delete), so they never write into a damaged file.
+        """
+        try:
+            problems = [row[0] for row in self._connection().execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+            raise StoreError(damaged_message(self.path, f"{problems[0]}{more}"))
+
     def delete_sessions(self, session_ids: Iterable[str]) -> int:
+        """Delete sessions and their tokens; refuses (deleting nothing) if one is still being written."""
         conn = self._connection()
         ids = list(session_ids)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        self.check_integrity()
+        with write_transaction(conn):
+            for session_id in ids:
+                row = conn.execute("SELECT status, host, pid, pid_started FROM sessions WHERE id=?",
+                                   (session_id,)).fetchone()
+                if row is not None and row[0] == RUNNING and owner_state(*row[1:]) != GONE:
+                    raise InputError(f"session {session_id[:8]} is still running ({_owner_words(*row[1:3])}); "
+                                     "stop it first. Nothing deleted")
             count = 0
             for session_id in ids:
                 count += conn.execute("DELETE FROM sessions WHERE id=?", (session_id,)).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return count
 
     def import_sessions(self, sessions: Sequence[tuple[SessionMeta, dict[str, Any], list[TokenRecord]]]) -> list[str]:
         """Insert finished sessions (meta, row overrides incl. `id`/`status`/`started`, tokens) in ONE transaction."""
         conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            ids = []
+        self.check_integrity()
+        ids = []
+        with write_transaction(conn):
             for meta, overrides, tokens in sessions:
                 session_id = overrides["id"]
                 if conn.execute("SELECT 1 FROM sessions WHERE id=?", (session_id,)).fetchone():
@@ -117,10 +161,6 @@ class SessionStore:
                      summary.decode_p99_ms, summary.decode_mean_ms, summary.tokens_per_s, session_id),
                 )
                 ids.append(session_id)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return ids
 
     # -- reading
@@ -202,6 +242,14 @@ class SessionStore:
         import pandas as pd  # deferred: pandas costs ~0.3 s to import
 
         return pd.DataFrame(self.token_rows(session_ids, include_warmup), columns=ALL_COLUMNS)
+
+
+def _owner_words(host: str | None, pid: int | None) -> str:
+    if pid is None:
+        return "no process recorded, so it can't be checked"
+    if host != socket.gethostname():
+        return f"process {pid} on {host}, which can't be checked from here"
+    return f"process {pid}"
 
 
 def _add_live_summary(conn: sqlite3.Connection, session: dict[str, Any]) -> None:

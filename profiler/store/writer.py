@@ -16,8 +16,12 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from profiler.records import DECODE, FINISHED, PREFILL, RUNNING, SessionMeta, TokenRecord, summarize, utc_now_iso
+from profiler.errors import StoreError
+from profiler.records import (DECODE, FAILED, FINISHED, PREFILL, RUNNING, SessionMeta, TokenRecord, summarize,
+                              utc_now_iso)
 from profiler.store.connection import open_connection
+from profiler.store.owner import process_start_time
+from profiler.store.transaction import write_transaction
 
 FLUSH_EVERY_TOKENS = 64
 FLUSH_EVERY_S = 0.25
@@ -30,16 +34,6 @@ _METRIC_INSERT = (
     "INSERT INTO metrics (session_id, wall_time, gpu_util, gpu_mem_mb, gpu_temp_c, sm_clock_mhz, power_w,"
     " throttle_reasons, cpu_util, rss_mb) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
-
-
-def process_start_time(pid: int) -> float | None:
-    """When `pid` started: with the pid it identifies a process even after pid reuse."""
-    import psutil  # deferred: psutil is only needed by writers and the orphan sweep
-
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
 
 
 class SessionWriter:
@@ -56,16 +50,21 @@ class SessionWriter:
         self._closed = False
         self.started = utc_now_iso()
         pid = os.getpid()
-        self._write(
-            "INSERT INTO sessions (id, status, started, prompt, input_tokens, warmup, repeat_index, model,"
-            " model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings, environment,"
-            " source, host, pid, pid_started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            [(self.session_id, RUNNING, self.started, meta.prompt, meta.input_tokens, int(meta.warmup),
-              meta.repeat_index, meta.model, meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend,
-              meta.batch_size, meta.attn, meta.gpu_name, json.dumps(meta.settings, default=str),
-              json.dumps(meta.environment, default=str), meta.source, socket.gethostname(), pid,
-              process_start_time(pid))],
-        )
+        try:
+            self._write(
+                "INSERT INTO sessions (id, status, started, prompt, input_tokens, warmup, repeat_index, model,"
+                " model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings, environment,"
+                " source, host, pid, pid_started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(self.session_id, RUNNING, self.started, meta.prompt, meta.input_tokens, int(meta.warmup),
+                  meta.repeat_index, meta.model, meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend,
+                  meta.batch_size, meta.attn, meta.gpu_name, json.dumps(meta.settings, default=str),
+                  json.dumps(meta.environment, default=str), meta.source, socket.gethostname(), pid,
+                  process_start_time(pid))],
+            )
+        except BaseException:
+            self._conn.close()
+            self._closed = True
+            raise
 
     def set_metrics_source(self, source: Callable[[], list[tuple]] | None) -> None:
         self._metrics_source = source
@@ -87,57 +86,73 @@ class SessionWriter:
         metrics = self._metrics_source() if self._metrics_source else []
         tokens = self._pending_tokens
         if tokens or metrics:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
+            with write_transaction(self._conn):
                 if tokens:
                     self._conn.executemany(_TOKEN_INSERT, tokens)
                 if metrics:
                     self._conn.executemany(_METRIC_INSERT, [(self.session_id, *m) for m in metrics])
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
             # cleared only after COMMIT: an interrupted flush is retried by finish()
             self._pending_tokens = []
         self._last_flush = time.monotonic()
 
     def finish(self, status: str = FINISHED, error: str | None = None) -> None:
-        """Flush what's left, then mark the session with its final status and summary."""
+        """Flush what's left, then mark the session with its final status and summary.
+
+        If the store can't be written any more (disk full, made read-only), the session is still
+        ended as well as it can be: tokens not yet flushed are given up, the session is marked
+        `failed` (or keeps `interrupted`) with the reason, and StoreError says what happened. If
+        even that mark can't be written, the session stays `running` with every token flushed so
+        far, and the first command to open the store with room to write marks it `interrupted`.
+        """
         if self._closed:
             return
+        problem: StoreError | None = None
         try:
-            self.flush()
+            try:
+                self.flush()
+            except StoreError as exc:
+                problem = exc
+                self._pending_tokens = []
+                status = FAILED if status == FINISHED else status
+                error = error or str(exc)
+            try:
+                summary = finalize_session(self._conn, self.session_id, status, error)
+                outcome = f"session {self.session_id[:8]} saved as {status} with {summary.tokens} tokens"
+            except StoreError as exc:
+                problem = problem or exc
+                outcome = (f"session {self.session_id[:8]} is left marked running with the tokens flushed so far; "
+                           "the next command that can write the store marks it interrupted")
         finally:
-            finalize_session(self._conn, self.session_id, status, error)
             self._conn.close()
             self._closed = True
+        if problem is not None:
+            raise StoreError(f"{problem}; {outcome}") from problem
 
     def _write(self, sql: str, rows: list[tuple]) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self._conn):
             self._conn.executemany(sql, rows)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
 
 
 def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, error: str | None = None,
-                     ended: str | None = None) -> None:
-    """Set a session's final status and recompute its stored summary from its tokens."""
-    summary = summary_from_db(conn, session_id)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+                     ended: str | None = None, *, only_if_running: bool = False):
+    """Set a session's final status and recompute its stored summary from its tokens.
+
+    Returns the summary, or None when `only_if_running` and the session had already ended (the
+    orphan sweep must never turn a session its owner just finished into an interrupted one).
+    """
+    with write_transaction(conn):
+        if only_if_running:
+            row = conn.execute("SELECT status FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if row is None or row[0] != RUNNING:
+                return None
+        summary = summary_from_db(conn, session_id)
         conn.execute(
             "UPDATE sessions SET status=?, ended=?, error=COALESCE(?, error), tokens=?, ttft_ms=?, decode_p50_ms=?,"
             " decode_p95_ms=?, decode_p99_ms=?, decode_mean_ms=?, tokens_per_s=? WHERE id=?",
             (status, ended or utc_now_iso(), error, summary.tokens, summary.ttft_ms, summary.decode_p50_ms,
              summary.decode_p95_ms, summary.decode_p99_ms, summary.decode_mean_ms, summary.tokens_per_s, session_id),
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    return summary
 
 
 def summary_from_db(conn: sqlite3.Connection, session_id: str):
