@@ -34,7 +34,7 @@ def _raise(signum: int, _frame: object) -> None:
 
 @contextlib.contextmanager
 def signals_raise() -> Iterator[None]:
-    """Within the block, SIGINT/SIGTERM/SIGHUP raise SignalInterrupt; previous handlers come back after.
+    """Within the block, SIGINT/SIGTERM/SIGHUP at their defaults raise SignalInterrupt; restored after.
 
     Handlers can only be set from the main thread; elsewhere (an app worker) the block runs as is,
     and whoever owns the main thread decides what a signal does.
@@ -45,8 +45,11 @@ def signals_raise() -> Iterator[None]:
     previous = {}
     try:
         for sig in SIGNALS:
-            # a signal someone chose to ignore (nohup's SIGHUP) stays ignored
-            if signal.getsignal(sig) is not signal.SIG_IGN:
+            # Only the defaults are replaced: they end the process (or raise KeyboardInterrupt)
+            # without running this block's cleanup. A signal someone ignores (nohup's SIGHUP)
+            # stays ignored, and one with its own handler (the app leaves through its event loop,
+            # after the export returns) keeps it.
+            if signal.getsignal(sig) in (signal.SIG_DFL, signal.default_int_handler):
                 previous[sig] = signal.signal(sig, _raise)
         yield
     finally:

@@ -223,3 +223,28 @@ def test_stale_temp_rules(tmp_path: Path) -> None:
     assert removed == {names["live_old"], names["dead_fresh"]}
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         names[key] for key in ("live_fresh", "other_target", "not_our_pattern", "symlink"))
+
+
+def test_signal_guard_replaces_only_default_handlers() -> None:
+    # the app has its own SIGTERM handler (it leaves through its event loop): an export inside
+    # the app must keep it; nohup's ignored SIGHUP stays ignored; defaults become exceptions
+    from profiler.signal_guard import SignalInterrupt, signals_raise
+
+    def own_handler(signum, frame):  # stands for the app's
+        pass
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGTERM, own_handler)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with signals_raise():
+            assert signal.getsignal(signal.SIGTERM) is own_handler
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            with pytest.raises(SignalInterrupt) as raised:
+                signal.raise_signal(signal.SIGINT)
+            assert raised.value.signum == signal.SIGINT
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

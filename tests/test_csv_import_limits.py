@@ -66,6 +66,17 @@ def test_an_id_with_surrounding_spaces_can_be_shown_exported_and_deleted(tmp_pat
     assert SessionStore(data).list_sessions() == []
 
 
+def test_old_mac_line_ends_still_import_with_their_line_numbers(tmp_path: Path) -> None:
+    # Excel for Mac wrote CR-only CSVs: lines are split on CR, LF and CRLF alike, as before
+    source = tmp_path / "mac.csv"
+    source.write_bytes(b"Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms\r"
+                       b"m,3,3,1,1.5\r\nm,3,4,2,2.5\nm,3,5,3,x\r")
+    with pytest.raises(CsvFormatError, match="line 4: Per_Token_Latency_ms is 'x'"):
+        import_csv(SessionStore(tmp_path / "data"), source)
+    source.write_bytes(source.read_bytes().replace(b",x", b",3.5"))
+    assert import_csv(SessionStore(tmp_path / "data"), source).rows == 3
+
+
 # -- the property: import -> export -> import -> fit, or one refusal naming a line
 
 offsets = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(lambda minutes: dt.timezone(dt.timedelta(minutes=minutes)))
@@ -141,7 +152,7 @@ def csv_files(draw):
         if session_id.strip() in ids:
             session_id = f"s{position}"
         ids.add(session_id.strip())
-        input_tokens = draw(st.sampled_from([0, 1, 7, 2**31, 2**53 + 1]) | st.integers(0, 10**6))
+        input_tokens = draw(st.sampled_from([0, 1, 7, 2**31, 2**53 + 1, 2**63 - 5]) | st.integers(0, 10**6))
         started, prompt = draw(good_times), draw(tricky_text) + f" #{position}"  # distinct: grouped fits need 2
         for k in range(1, draw(st.integers(3, 4)) + 1):
             rows.append({"Prompt_ID": session_id, "Input_Token_Length": str(input_tokens),
