@@ -265,6 +265,20 @@ def test_fit_load_refuses_damaged_model_files_with_one_line(capsys, tmp_path, ca
     assert str(path) in line and all(word in line for word in words), line
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["sessions", "--limit", "99999999999999999999"], ["--limit", "99999999999999999999"]),
+    (["fit", "--weight-bytes", "nan", "--kv-bytes-per-token", "1", "--bandwidth-gbs", "1"], ["--weight-bytes", "nan"]),
+    (["fit", "--weight-bytes", "1", "--kv-bytes-per-token", "1", "--bandwidth-gbs", "inf"], ["--bandwidth-gbs", "inf"]),
+    (["fit", "--weight-bytes", "1e308", "--kv-bytes-per-token", "1e308", "--bandwidth-gbs", "1e-308"],
+     ["decode floor", "units"]),
+    (["fit", "--predictor", ",,"], ["--predictor", "phase"]),
+], ids=["sessions-limit-past-sqlite", "roofline-nan", "roofline-inf", "roofline-overflow", "no-predictor-named"])
+def test_more_flags_that_crashed_or_misled_are_one_line(capsys, private_data_dir, argv, words):
+    line = refusal(capsys, *argv)
+    assert all(word in line for word in words) and "session store" not in line, line
+    assert not store_path(private_data_dir).exists()
+
+
 def test_fit_load_still_reads_a_model_it_saved(tmp_path):
     from model.saved import load_model
 

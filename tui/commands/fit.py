@@ -78,10 +78,18 @@ def _predictor_names(given: list[str] | None, available: list[str]) -> list[str]
     if not given:
         return available
     names = [name.strip() for item in given for name in item.split(",") if name.strip()]
+    if not names:
+        from profiler.errors import InputError
+
+        raise InputError(f"--predictor names no predictor; choose from {', '.join(available)}")
     return list(dict.fromkeys(names))
 
 
 def _roofline(args: argparse.Namespace):
+    import math
+
+    import numpy as np
+
     values = (args.weight_bytes, args.kv_bytes_per_token, args.bandwidth_gbs)
     if all(v is None for v in values):
         return None
@@ -90,11 +98,20 @@ def _roofline(args: argparse.Namespace):
     if any(v is None for v in values):
         raise InputError("roofline units need all of --weight-bytes, --kv-bytes-per-token and --bandwidth-gbs")
     from model.predictors import RooflineUnits
+    from profiler.flag_checks import check_finite
 
+    for flag, value in zip(("--weight-bytes", "--kv-bytes-per-token", "--bandwidth-gbs"), values):
+        check_finite(flag, value)  # argparse's float() takes nan and inf; the fit would fail on them
     try:
-        return RooflineUnits(args.weight_bytes, args.kv_bytes_per_token, args.bandwidth_gbs * 1e9)
+        units = RooflineUnits(args.weight_bytes, args.kv_bytes_per_token, args.bandwidth_gbs * 1e9)
     except ValueError as exc:
         raise InputError(str(exc)) from None
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the answer here, not a warning
+        floors = units.decode_floor_ms(np.array([1.0, 1e7]))
+    if not all(map(math.isfinite, floors)):
+        raise InputError("--weight-bytes / --bandwidth-gbs give a decode floor beyond any number of ms; "
+                         "check the units (bytes, and GB/s = 1e9 bytes/s)")
+    return units
 
 
 def _select_frame(args: argparse.Namespace):

@@ -6,6 +6,9 @@ import argparse
 
 from tui.commands.common import add_store_arguments
 
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""A larger LIMIT reaches SQLite as a 'datatype mismatch' that reads like a damaged store."""
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("sessions", help="list stored sessions, newest first")
@@ -20,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     from tui.commands.collect_run import print_sessions
     from tui.commands.common import open_store
 
-    if args.limit is not None and args.limit < 1:
-        raise InputError("--limit must be at least 1")
+    if args.limit is not None and not 1 <= args.limit <= SQLITE_MAX_INTEGER:
+        raise InputError(f"--limit must be between 1 and {SQLITE_MAX_INTEGER}, not {args.limit}")
     sessions = open_store(args).list_sessions(limit=args.limit, with_environment=args.json)
     print_sessions(sessions, args.json)
     return 0
