@@ -133,6 +133,8 @@ def write_stdout(rows: Iterable[dict[str, Any]]) -> int:
     Either way stdout is pointed at /dev/null afterwards, so the interpreter's final flush of
     what is still buffered can't print a second error.
     """
+    if not hasattr(sys.stdout, "buffer"):  # replaced by a text-only stream (an in-process caller's capture)
+        return write_rows(sys.stdout, rows)
     sys.stdout.flush()
     handle = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     try:
@@ -153,9 +155,12 @@ def write_stdout(rows: Iterable[dict[str, Any]]) -> int:
 
 
 def _silence_stdout() -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass  # no real descriptor behind stdout (a capture): nothing will flush to a dead one
 
 
 def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.PathLike, *,
