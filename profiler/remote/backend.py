@@ -32,6 +32,19 @@ class StreamingBackend:
     def close(self) -> None:
         self._api_key = None
 
+    # Callers built for a local `Backend` (the app's engine) get one clear line, not an AttributeError.
+    def encode(self, prompt: str) -> list[int]:
+        raise BackendError(APP_NOT_YET)
+
+    def start(self, input_ids, sampling):
+        raise BackendError(APP_NOT_YET)
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: the server's device isn't ours."""
+
+
+APP_NOT_YET = "a server can't be profiled from the app yet: use `tokenlat-tui collect PROMPT --server URL`"
+
 
 def load_remote_backend(options: RemoteOptions, progress=None) -> StreamingBackend:
     options.validate()
