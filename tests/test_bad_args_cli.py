@@ -149,3 +149,26 @@ def test_the_loaded_models_own_4bit_layers_are_checked_exactly(tmp_path):
     with pytest.raises(BackendError, match=r"model\.layers\.0\.self_attn\.o_proj has 200 outputs"):
         check_cpu_4bit_layout(layers, "odd", packs_for_avx512_bf16=True)
     backend.close()
+
+
+HOSTILE_CONFIGS = {
+    "string-hidden-size": ({"hidden_size": "abc"}, ["hidden_size", "expected int"]),
+    "fractional-hidden-size": ({"hidden_size": 512.5}, ["hidden_size"]),
+    "negative-vocab": ({"vocab_size": -1}, ["can't be built"]),
+    "odd-rotary-dimension": ({"num_attention_heads": 7, "head_dim": 73}, ["rotary"]),
+    "kv-heads-not-dividing": ({"num_key_value_heads": 3}, ["num_attention_heads (8)", "num_key_value_heads (3)"]),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_CONFIGS))
+def test_a_random_weights_config_transformers_cant_build_is_one_line(tmp_path, case):
+    """Each was a traceback (TypeError, AssertionError, a validation error) or, for KV heads that don't
+    divide the heads, a 'failed' session from an error in the first forward pass."""
+    change, words = HOSTILE_CONFIGS[case]
+    path = tmp_path / f"{case}.json"
+    path.write_text(json.dumps({**EMBEDDED_CONFIG, **change}))
+    data_dir = tmp_path / "store"
+    result = run_cli("collect", "x", "--random-weights", str(path), "--max-new-tokens", "2", "--warmup", "0",
+                     data_dir=data_dir)
+    assert_one_line(result, case, *words)
+    assert_nothing_stored(data_dir)

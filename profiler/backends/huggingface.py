@@ -100,7 +100,7 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
             byte_level, label = False, ""
         else:
             config, model_id = _random_config(options)
-            model = _build_random(torch, config, options, device, dtype)
+            model = _build_random_checked(torch, config, options, device, dtype, model_id)
             tokenizer, byte_level, label, revision = ByteTokenizer(), True, RANDOM_LABEL, f"random(seed={options.seed})"
     except torch.cuda.OutOfMemoryError as exc:
         raise BackendError(f"out of memory loading the model on {device}: {str(exc).splitlines()[0]}") from None
@@ -222,11 +222,28 @@ def _random_config(options: BackendOptions) -> tuple[Any, str]:
         config_dict.pop(key, None)
     try:
         config = AutoConfig.for_model(model_type, **config_dict)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"architecture {name!r} is not a config transformers can build: {_first_line(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - ValueError, TypeError, huggingface_hub's strict-field errors...
+        # a user's config.json: whatever transformers rejects it with is one line about the file
+        # (field validation errors put the cause on their second line: keep every line, joined)
+        reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:300] or type(exc).__name__
+        raise InputError(f"architecture {name!r} is not a config transformers can build: {reason}") from None
+    heads, kv_heads = getattr(config, "num_attention_heads", None), getattr(config, "num_key_value_heads", None)
+    if isinstance(heads, int) and isinstance(kv_heads, int) and (kv_heads < 1 or heads % kv_heads):
+        # transformers builds such a model and fails only in the first forward pass, mid-session
+        raise InputError(f"architecture {name!r}: num_attention_heads ({heads}) is not a multiple of "
+                         f"num_key_value_heads ({kv_heads})")
     if options.attn != "auto":
         config._attn_implementation = options.attn
     return config, name
+
+
+def _build_random_checked(torch: Any, config: Any, options: BackendOptions, device: str, dtype: Any,
+                          name: str) -> Any:
+    try:
+        return _build_random(torch, config, options, device, dtype)
+    except (AssertionError, ValueError, TypeError, IndexError, ZeroDivisionError) as exc:
+        # a config transformers accepted but can't build (e.g. a negative vocab_size: an assert in nn.Embedding)
+        raise InputError(f"architecture {name!r} can't be built: {_first_line(exc)}") from None
 
 
 def _build_random(torch: Any, config: Any, options: BackendOptions, device: str, dtype: Any) -> Any:
