@@ -8,6 +8,10 @@ from pathlib import Path
 from tui.commands.common import add_backend_arguments, add_store_arguments
 
 
+MAX_PROMPTS_FILE_BYTES = 64 * 2**20
+"""Far more prompt text than any model's context holds, and little enough memory to read at once."""
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("collect", help="run prompts and record every token's latency",
                                 description="Run prompts on a model and record every token's latency in the store.")
@@ -51,7 +55,16 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     prompts = list(args.prompts)
     if args.prompts_file:
         try:
-            text = sys.stdin.read() if args.prompts_file == "-" else Path(args.prompts_file).read_text(encoding="utf-8")
+            # read at most the limit (+1 to notice more): /dev/zero or a runaway pipe must not fill memory
+            if args.prompts_file == "-":
+                raw = sys.stdin.buffer.read(MAX_PROMPTS_FILE_BYTES + 1)
+            else:
+                with Path(args.prompts_file).open("rb") as file:
+                    raw = file.read(MAX_PROMPTS_FILE_BYTES + 1)
+            if len(raw) > MAX_PROMPTS_FILE_BYTES:
+                source = "standard input" if args.prompts_file == "-" else f"prompts file {args.prompts_file}"
+                raise InputError(f"{source} is larger than {MAX_PROMPTS_FILE_BYTES // 2**20} MiB of prompts")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"can't read prompts file {args.prompts_file}: {getattr(exc, 'strerror', None) or exc}") from None
         prompts += [line for line in text.splitlines() if line.strip()]
