@@ -91,6 +91,12 @@ def test_flash_attention_without_flash_attn_is_refused_before_loading(capsys, pr
     assert not store_path(private_data_dir).exists()
 
 
+def test_flash_attention_in_float32_is_refused_before_loading(capsys, private_data_dir):
+    line = refusal(capsys, "collect", "x", "--attn", "flash_attention_2", "--device", "cuda", "--dtype", "float32")
+    assert "float16 or bfloat16" in line and "--dtype float32" in line
+    assert not store_path(private_data_dir).exists()
+
+
 def test_an_endless_prompts_file_is_refused_at_its_limit_not_read_into_memory(capsys, private_data_dir):
     line = refusal(capsys, "collect", "--prompts", "/dev/zero", "--max-new-tokens", "2")
     assert "/dev/zero" in line and "MiB" in line  # was a MemoryError traceback

@@ -52,13 +52,17 @@ class BackendOptions:
             raise BackendError(f"model folder not found: {self.model}")
         check_seed("the weights seed", self.seed)
         if self.attn == FLASH_ATTENTION:
-            check_flash_attention(self.device)
+            check_flash_attention(self.device, self.dtype)
 
 
-def check_flash_attention(device: str) -> None:
-    """flash-attn is a CUDA-only package: say so before torch loads, not as transformers' traceback."""
+def check_flash_attention(device: str, dtype: str) -> None:
+    """flash-attn is a CUDA-only package with half-precision kernels: say so before torch loads, not as
+    transformers' traceback after it."""
     if device == "cpu":
         raise BackendError(f"--attn {FLASH_ATTENTION} needs a CUDA GPU; with --device cpu use --attn sdpa or eager")
+    if dtype == "float32":
+        raise BackendError(f"--attn {FLASH_ATTENTION} runs in float16 or bfloat16 only; drop --dtype float32 "
+                           "(auto picks bfloat16 on a GPU that has it) or use --attn sdpa")
     if importlib.util.find_spec("flash_attn") is None:
         raise BackendError(f"--attn {FLASH_ATTENTION} needs the flash-attn package, which is not installed here "
                            "(pip install flash-attn on a machine with a CUDA GPU), or use --attn sdpa")
