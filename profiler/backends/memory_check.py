@@ -107,7 +107,8 @@ def gib(value: int) -> str:
 
 
 def available_host_bytes(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """Memory this process can still take: the kernel's MemAvailable, capped by a cgroup limit (containers)."""
+    """Memory this process can still take: the kernel's MemAvailable, capped by the limit of the cgroup
+    mounted at /sys/fs/cgroup (a container's own; elsewhere the root, usually unlimited)."""
     import psutil
 
     available = psutil.virtual_memory().available
