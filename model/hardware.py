@@ -7,6 +7,7 @@ Pure Python: the estimator must answer instantly and `model/` never imports the 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 
@@ -148,8 +149,9 @@ def resolve_hardware(gpu: str | None = None, *, gpus: int = 1, bandwidth_gb_s: f
     if gpus < 1:
         raise InputError(f"--gpus must be at least 1, not {gpus}")
     for flag, value in (("--bandwidth", bandwidth_gb_s), ("--tflops", tflops), ("--memory", memory_gib)):
-        if value is not None and not value > 0:
-            raise InputError(f"{flag} must be a positive number, not {value}")
+        # finite in the units used below too: --memory 1e308 GiB overflowed to inf bytes (an OverflowError)
+        if value is not None and not (value > 0 and math.isfinite(value * GIB)):
+            raise InputError(f"{flag} must be a positive finite number, not {value}")
     if gpu is None or gpu.strip().lower() == CPU_NAME:
         return _custom_hardware(gpu, gpus, bandwidth_gb_s, tflops, memory_gib)
     spec = find_gpu(gpu)

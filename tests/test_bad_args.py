@@ -291,6 +291,13 @@ def test_more_flags_that_crashed_or_misled_are_one_line(capsys, private_data_dir
     assert not store_path(private_data_dir).exists()
 
 
+@pytest.mark.parametrize("flag, value", [("--memory", "1e308"), ("--bandwidth", "inf"), ("--tflops", "nan")])
+def test_estimate_figures_must_be_finite(capsys, flag, value):
+    line = refusal(capsys, "estimate", "--model", "llama-3-8b", "--bandwidth", "100", "--tflops", "10",
+                   "--memory", "24", f"{flag}={value}")
+    assert flag in line and "finite" in line  # 1e308 GiB was an OverflowError traceback, inf a report of 0 ms
+
+
 def test_fit_load_still_reads_a_model_it_saved(tmp_path):
     from model.saved import load_model
 
