@@ -68,6 +68,11 @@ def test_the_seed_range_is_torchs():
             torch.Generator().manual_seed(beyond)
 
 
+def test_an_empty_model_name_is_refused_not_read_as_the_embedded_model(capsys, private_data_dir):
+    assert "--model is empty" in refusal(capsys, "collect", "x", "--model", " ", "--max-new-tokens", "2")
+    assert not store_path(private_data_dir).exists()
+
+
 def test_a_collector_refuses_nan_temperature_before_writing_a_session(tmp_path):
     """The app builds a Collector directly: the same check, and no 'failed' session left behind."""
     store = SessionStore(tmp_path / "store")

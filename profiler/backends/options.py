@@ -45,6 +45,8 @@ class BackendOptions:
         device = self.device
         if not (device in ("auto", "cpu", "cuda") or (device.startswith("cuda:") and device[5:].isdigit())):
             raise InputError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+        if self.model is not None and not self.model.strip():
+            raise InputError("--model is empty: give a model folder or hub id, or leave it out for the embedded model")
         if self.model and self.random_weights:
             raise InputError("give --model or --random-weights, not both")
         if self.model and looks_like_path(self.model) and not Path(self.model).expanduser().exists():
