@@ -79,27 +79,28 @@ def test_tmux_run_shows_figures_and_new_session(tmp_path):
         subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True)
 
 
-def test_tmux_hangup_mid_run_saves_interrupted_session(tmp_path):
-    """The terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link) flushes the run as interrupted."""
-    socket = f"tokenlat-hup-{os.getpid()}"
+def test_tmux_hangup_with_on_hangup_stop_saves_interrupted_session_and_leaves_nothing(tmp_path):
+    """TOKENLAT_ON_HANGUP=stop: the terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link)
+    makes the engine store the run as interrupted; the app and the engine both exit."""
+    import psutil
+
+    from tmux_terminal import Terminal, engines_of, wait_gone
+
     data_dir = tmp_path / "data"
-    start_app(tmp_path, socket)
+    terminal = Terminal("hup-stop", data_dir, tmp_path)
+    terminal.start_app(env="TOKENLAT_ON_HANGUP=stop")
     try:
-        wait_for(lambda s: "random weights" in s, socket, timeout=90)
-        tmux("send-keys", "-t", "smoke", "-l", "Hang up on me", socket=socket)
-        set_max_new_tokens("3000", socket)
-        tmux("send-keys", "-t", "smoke", "C-r", socket=socket)
-        wait_for(lambda s: "● running" in s and "tokens 2" in s.replace("tokens 1", "tokens 2"), socket, timeout=60)
+        app = terminal.app_process()
+        terminal.wait_loaded()
+        terminal.start_run("Hang up on me", 3000)
+        terminal.wait_for(lambda s: "● running" in s and "tokens 2" in s.replace("tokens 1", "tokens 2"), timeout=60)
+        engines = engines_of(data_dir)
     finally:
-        subprocess.run([TMUX, "-L", socket, "kill-server"], capture_output=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        # recover_orphans=False: see what the app itself wrote, not what a later sweep would repair
-        sessions = SessionStore(data_dir, recover_orphans=False).list_sessions()
-        if sessions and all(s["status"] != "running" for s in sessions):
-            break
-        time.sleep(0.2)
-    statuses = {s["status"] for s in sessions if not s["warmup"]} or {s["status"] for s in sessions}
-    assert "interrupted" in statuses
-    interrupted = [s for s in sessions if s["status"] == "interrupted"]
-    assert all(s["error"] is None for s in interrupted)  # closed by the app, not by the orphan sweep
+        terminal.kill_server()
+    assert wait_gone(app, 10), "the app outlived its terminal"  # today's bug: it stayed, ignoring SIGTERM
+    for engine in engines:
+        assert wait_gone(engine, 30), "the engine outlived a `stop` hang-up"
+    assert not psutil.pid_exists(app.pid)
+    sessions = SessionStore(data_dir, recover_orphans=False).list_sessions()
+    assert [s["status"] for s in sessions] == ["interrupted"]
+    assert sessions[0]["error"] is None  # closed by the engine, not by the orphan sweep

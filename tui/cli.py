@@ -23,6 +23,7 @@ COMMANDS = {
     "fit": "fit",
     "compare": "compare",
     "estimate": "estimate",
+    "watch": "watch",
 }
 
 

@@ -143,19 +143,21 @@ class MainScreen(SessionActions, Screen):
         self.controller.run(editor.prompt, settings)
 
     def action_stop_run(self) -> None:
+        """Escape: our run, else the run we are watching, else the model load (in that order: the
+        panel shows the run, so that is what escape is understood to stop)."""
         controller = self.controller
-        if controller.loading:
-            controller.cancel_load()
-        elif self.running:
+        follower = controller.follower
+        if self.running:
             controller.stop()  # the engine stops before the next token and stores the session interrupted
             self.notify("stopping…", timeout=1.5)
-        elif controller.follower is not None and not controller.follower.ended:
-            follower = controller.follower
+        elif follower is not None and not follower.ended:
             if controller.owns(follower.pid):
                 controller.engine.stop()
                 self.notify("stopping…", timeout=1.5)
             else:
                 self.notify(follower.ask_owner_to_stop(), timeout=3)
+        elif controller.loading:
+            controller.cancel_load()
 
     def on_session_started(self, message: SessionStarted) -> None:
         self.reload_sessions()
