@@ -163,7 +163,8 @@ def _config_dict(options: BackendOptions) -> tuple[dict[str, Any] | None, str]:
     if options.model:
         local = Path(options.model).expanduser()
         has_config = local.is_dir() and (local / "config.json").is_file()
-        return (load_architecture(str(local)) if has_config else None), options.model
+        # resolved: a folder named like a shipped preset is still the folder
+        return (load_architecture(str(local.resolve())) if has_config else None), options.model
     if options.random_weights:
         name = Path(options.random_weights).stem if options.random_weights.endswith(".json") else options.random_weights
         return dict(load_architecture(options.random_weights)), name
