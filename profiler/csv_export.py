@@ -19,8 +19,8 @@ from typing import Any, Iterable, Sequence, TextIO
 
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError
-from profiler.export_target import (STDOUT, check_writable_target, is_stdout, publish, remove_stale_temps,
-                                    temp_path)
+from profiler.export_target import STDOUT  # noqa: F401 - re-exported: csv_io's public name
+from profiler.export_target import check_writable_target, is_stdout, publish, remove_stale_temps, temp_path
 from profiler.signal_guard import signals_raise
 
 # RFC 4180 line ends. Not just style: the csv module quotes a field only when it holds a

@@ -145,6 +145,8 @@ class _RowParser:
 
     def __init__(self, name: str) -> None:
         self.name = name
+        self.lines: BoundedLines | None = None
+        """The file's lines; told where each record starts, so its bounds apply per record."""
         # set from the header by _read_header
         self.width = 0
         self.index: dict[str, int] = {}
