@@ -324,6 +324,12 @@ def test_the_app_collects_while_collects_and_every_command_run_on_its_store(tmp_
         set_max_new_tokens(str(TOKENS_PER_SESSION), socket)
         loops = CommandLoops(data_dir, work).start()
         collects = [start_collect(data_dir, n, work) for n in range(2)]
+        # the app's run starts once a collect is writing, so the writers overlap
+        deadline = time.monotonic() + 300
+        while not read_only_query(store_path(data_dir), "SELECT 1 FROM sessions WHERE status='running' AND "
+                                                        "prompt LIKE ?", (COLLECT_PROMPT + "%",)):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in collects), "no collect started"
+            time.sleep(0.2)
         tmux("send-keys", "-t", "smoke", "C-r", socket=socket)
 
         def app_sessions() -> list[dict]:

@@ -127,6 +127,14 @@ def test_a_fifo_at_the_store_path_is_refused_without_blocking(tmp_path):
         SessionStore(data_dir)  # opening a FIFO for reading would wait forever for a writer
 
 
+def test_a_directory_at_the_store_path_is_refused(tmp_path):
+    data_dir = tmp_path / "store"
+    store_path(data_dir).mkdir(parents=True)
+    with pytest.raises(StoreError, match="is a directory"):
+        SessionStore(data_dir)
+    assert list(store_path(data_dir).iterdir()) == []
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("make", [view_only_database, garbage_schema_version, empty_with_application_id],
                          ids=["view-only", "garbage-version", "application-id"])

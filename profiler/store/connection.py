@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
 from profiler.errors import StoreError
 from profiler.store.failures import SQLITE_BUSY, SQLITE_LOCKED, primary_code, read_only_reason, store_error
-from profiler.store.identify import identify, open_read_only, open_read_write, schema_version, shm_trouble, \
-    store_file_exists
+from profiler.store.identify import (CONNECTING, identify, open_read_only, open_read_write, schema_version,
+                                     shm_trouble, store_file_exists)
 from profiler.store.schema import SCHEMA_VERSION, migrate
 from profiler.store.transaction import StoreConnection, write_transaction
 
 BUSY_TIMEOUT_MS = 30_000  # two processes writing one store wait for each other, never fail
 DATA_DIR_MODE = 0o700  # prompts can be private: only the owner may list or read the store
 STORE_FILE_MODE = 0o600  # SQLite gives the -wal and -shm files the same mode as the store
-
-_CREATING = threading.Lock()
-"""Held while this process creates the store file with a plain descriptor (see `_create_store_file`)."""
 
 T = TypeVar("T")
 
@@ -68,13 +64,13 @@ def _create_store_file(path: Path) -> None:
     """Create the empty store file, 0600, so that SQLite never creates it (it would use 0644).
 
     A plain descriptor is safe only here: O_EXCL guarantees the file is new, so no connection of
-    this process can hold locks on it yet, and `_CREATING` keeps other threads from connecting to
+    this process can hold locks on it yet, and `CONNECTING` keeps other threads from connecting to
     it before the descriptor is closed (closing it would drop their locks).
     """
     directory = path.parent
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StoreError(f"data dir {directory} is not writable: can't create the session store there")
-    with _CREATING:
+    with CONNECTING:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, STORE_FILE_MODE)
         except FileExistsError:
@@ -91,8 +87,7 @@ def _writable(path: Path) -> bool:
 
 
 def _open_configured(path: Path) -> StoreConnection:
-    with _CREATING:  # never connect while another thread holds a fresh store file's plain descriptor
-        conn = _open(path)
+    conn = _open(path)
     try:
         _configure(conn)
     except BaseException:
@@ -133,7 +128,8 @@ def _ensure_schema(conn: StoreConnection) -> None:
         return
     if conn.read_only:
         what = "is empty" if version == 0 else f"needs an upgrade to schema {SCHEMA_VERSION}"
-        raise StoreError(f"the session store {conn.path} {what} but can't be written: {read_only_reason(conn.path)}")
+        reason = read_only_reason(conn.path) or "the disk is full"
+        raise StoreError(f"the session store {conn.path} {what} but can't be written: {reason}")
     with write_transaction(conn):
         # another process may have set it up while we waited for the write lock
         version = schema_version(conn, conn.path)

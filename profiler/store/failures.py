@@ -48,13 +48,14 @@ def disk_full_message(path: Path) -> str:
     return f"disk full: can't write the session store {path} ({_size(free_bytes(path))} free on {mount})"
 
 
-def read_only_reason(path: Path) -> str:
+def read_only_reason(path: Path) -> str | None:
+    """Why this process can't write the store at `path`, or None if its file and folder are writable."""
     directory = path.parent
     if not os.access(directory, os.W_OK | os.X_OK):
         return f"its folder {directory} is read-only"
     if path.exists() and not os.access(path, os.W_OK):
         return "the file is read-only"
-    return "it could only be opened read-only"
+    return None
 
 
 def damaged_message(path: Path, detail: str) -> str:
@@ -67,7 +68,10 @@ def store_error(exc: BaseException, path: Path, doing: str = "use") -> StoreErro
         return StoreError(disk_full_message(path))
     code = primary_code(exc)
     if code == SQLITE_READONLY:
-        return StoreError(f"can't write the session store {path}: {read_only_reason(path)}")
+        reason = read_only_reason(path)
+        if reason is None and free_bytes(path) < NEARLY_FULL_BYTES:
+            return StoreError(disk_full_message(path))  # opened read-only for want of room for its -shm index
+        return StoreError(f"can't write the session store {path}: {reason or 'it could only be opened read-only'}")
     if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
         return StoreError(damaged_message(path, str(exc)))
     if code in (SQLITE_BUSY, SQLITE_LOCKED):

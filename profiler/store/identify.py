@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 
 from profiler.errors import StoreError
@@ -25,6 +26,11 @@ from profiler.store.schema import APP_ID, SCHEMA_VERSION
 from profiler.store.transaction import StoreConnection
 
 LEFT_UNTOUCHED = "left untouched"
+
+CONNECTING = threading.Lock()
+"""Held while this process connects to the store, and while it holds the only plain descriptor it
+ever opens on it (creating the file, profiler.store.connection): no connection of this process can
+then take locks that closing that descriptor would drop."""
 
 
 def store_file_exists(path: Path) -> bool:
@@ -133,8 +139,9 @@ def _connect(path: Path, query: str, *, read_only: bool) -> StoreConnection:
     from profiler.store.connection import BUSY_TIMEOUT_MS
 
     uri = f"{Path(os.path.abspath(path)).as_uri()}?{query}"
-    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
-                           check_same_thread=False, factory=StoreConnection)
+    with CONNECTING:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False, factory=StoreConnection)
     conn.path = path
     conn.read_only = read_only
     return conn

@@ -67,11 +67,6 @@ class SessionStore:
             conn.close()
             self._local.conn = None
 
-    @property
-    def read_only(self) -> bool:
-        """True when this process can only read the store (read-only file or folder, no room for its index)."""
-        return self._connection().read_only
-
     # -- writing
     def begin_session(self, meta: SessionMeta, **kwargs: Any) -> SessionWriter:
         return SessionWriter(self.path, meta, **kwargs)
