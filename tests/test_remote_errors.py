@@ -174,3 +174,18 @@ def test_bad_remote_flags_are_one_line_before_any_request(args, message, tmp_pat
     assert result.returncode == 2
     (line,) = error_lines(result.stderr)
     assert line.startswith(f"tokenlat-tui: error: {message}")
+
+
+def test_a_server_that_does_not_stream_is_named(tmp_path):
+    from aiohttp import web
+
+    async def chat(_request):
+        return web.json_response({"choices": [{"message": {"role": "assistant", "content": "whole answer"}}]})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    with ServerThread(app) as server:
+        result = run_cli("collect", "hi", "--server", server.url, "--warmup", "0", data_dir=tmp_path)
+    assert result.returncode == 1
+    assert "one JSON body, not an event stream" in result.stderr
+    assert [s[0] for s in sessions(tmp_path)] == ["failed"]

@@ -96,6 +96,10 @@ class RemoteClient:
                 if response.status >= 400:
                     text = await response.text(errors="replace")
                     raise describe_http_error(response.status, response.reason, text)
+                if not ollama and response.content_type == "application/json":
+                    # a server that ignored stream: true would otherwise read as a stream of no chunks
+                    raise RemoteError("the server answered with one JSON body, not an event stream "
+                                      "(does this endpoint stream?)", STREAM)
                 gc_before = gc_count()
                 arrivals = None
 
