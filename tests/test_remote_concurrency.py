@@ -78,3 +78,33 @@ def test_sigint_saves_every_stream_in_flight_as_interrupted_with_its_tokens(tmp_
         chunks = read_only_query(db, "SELECT COUNT(*) FROM chunks WHERE session_id=? AND content=1", (session_id,))
         assert tokens > 0 and tokens == chunks[0][0]  # every arrived chunk kept, each counted
     assert "Traceback" not in err
+
+
+def test_sigkill_mid_stream_leaves_the_tokens_that_arrived(tmp_path):
+    """Chunks that carry their own count (per-chunk usage here) reach the store as tokens while the
+    stream runs; a SIGKILL can't be caught, yet the reopened store has them, marked interrupted."""
+    from profiler.store import SessionStore
+
+    with ServerThread(streaming_app(2000, 0.01)) as server:
+        process = subprocess.Popen([sys.executable, "-m", "tui", "collect", "hi", "--server", server.url, "--warmup",
+                                    "0", "--max-new-tokens", "2000"], cwd=REPO_ROOT, env=cli_env(tmp_path),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        db = store_path(tmp_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                if read_only_query(db, "SELECT COUNT(*) FROM tokens")[0][0] >= 5:
+                    break
+            except Exception:  # noqa: BLE001 - the store may not exist yet
+                continue
+        process.kill()
+        process.wait(30)
+    store = SessionStore(tmp_path)  # opening it recovers the orphaned session
+    (session,) = store.list_sessions()
+    assert session["status"] == "interrupted"
+    tokens = store.session_tokens(session["id"])
+    chunks = read_only_query(db, "SELECT COUNT(*) FROM chunks WHERE content = 1")[0][0]
+    assert 5 <= len(tokens) <= chunks
+    assert [t["k"] for t in tokens] == list(range(1, len(tokens) + 1))
+    assert tokens[0]["phase"] == "prefill" and {t["phase"] for t in tokens[1:]} == {"decode"}

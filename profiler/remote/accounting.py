@@ -76,28 +76,49 @@ def _fit_to_total(local: list[int], chunks: Sequence[Chunk], total: int) -> list
     return counts
 
 
+class TokenDeriver:
+    """Token records from counted chunks, one chunk at a time (live while streaming, or all at the end).
+
+    k = 1 carries TTFT (request sent -> its chunk); each later chunk's gap since the previous
+    counted chunk is split evenly over its tokens.
+    """
+
+    def __init__(self, *, input_tokens: int, wall_at_sent: float) -> None:
+        self.input_tokens = input_tokens
+        self.wall_at_sent = wall_at_sent
+        self.k = 0
+        self._previous_ms: float | None = None
+        self._carried_text = ""  # content of a chunk that holds no token rides on the next token
+
+    def add(self, arrival_ms: float, count: int, text: str, content: bool, gc_collections: int = 0) -> list[TokenRecord]:
+        """arrival_ms: since the request was sent."""
+        if count <= 0:
+            self._carried_text += text if content else ""
+            return []
+        text, self._carried_text = self._carried_text + text, ""
+        wall = self.wall_at_sent + arrival_ms / 1e3
+        records = []
+        for index in range(count):
+            self.k += 1
+            if self._previous_ms is None:
+                latency, phase = (arrival_ms if index == 0 else 0.0), PREFILL
+            else:
+                latency, phase = (arrival_ms - self._previous_ms) / count, DECODE
+            records.append(TokenRecord(k=self.k, context_size=self.input_tokens + self.k - 1, latency_ms=latency,
+                                       phase=phase, token_id=None, token_text=text if index == 0 else "",
+                                       wall_time=wall, gc_collections=gc_collections if index == 0 else 0))
+        self._previous_ms = arrival_ms
+        return records
+
+
 def derive_tokens(chunks: Sequence[Chunk], counts: Sequence[int], *, sent_ns: int, wall_at_sent: float,
                   input_tokens: int) -> list[TokenRecord]:
-    """One TokenRecord per token: k = 1 carries TTFT; each later chunk's gap is split over its tokens."""
+    """Every token of a finished stream, from its chunks and their final counts."""
+    deriver = TokenDeriver(input_tokens=input_tokens, wall_at_sent=wall_at_sent)
     records: list[TokenRecord] = []
-    previous_ns: int | None = None
-    carried_text = ""  # content of a chunk that holds no token rides on the next token
     for chunk, count in zip(chunks, counts):
-        if count <= 0:
-            carried_text += chunk.text if chunk.content else ""
-            continue
-        text, carried_text = carried_text + chunk.text, ""
-        wall = wall_at_sent + (chunk.arrival_ns - sent_ns) / 1e9
-        for index in range(count):
-            k = len(records) + 1
-            if previous_ns is None:
-                latency, phase = ((chunk.arrival_ns - sent_ns) / 1e6 if index == 0 else 0.0), PREFILL
-            else:
-                latency, phase = (chunk.arrival_ns - previous_ns) / 1e6 / count, DECODE
-            records.append(TokenRecord(k=k, context_size=input_tokens + k - 1, latency_ms=latency, phase=phase,
-                                       token_id=None, token_text=text if index == 0 else "", wall_time=wall,
-                                       gc_collections=chunk.gc_collections if index == 0 else 0))
-        previous_ns = chunk.arrival_ns
+        records += deriver.add((chunk.arrival_ns - sent_ns) / 1e6, count, chunk.text, chunk.content,
+                               chunk.gc_collections)
     return records
 
 

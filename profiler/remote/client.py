@@ -74,10 +74,10 @@ class RemoteClient:
             await self._session.close()
 
     async def stream(self, body: dict[str, Any], scheduled_ns: int, gc_count: Callable[[], int],
-                     on_chunk: Callable[[Chunk, int], None]) -> StreamResult:
+                     on_chunk: Callable[[Chunk, int, StreamFacts], None]) -> StreamResult:
         """Send one request and read its stream to the end; never raises (the result says what happened).
 
-        on_chunk(chunk, sent_ns) is called on the loop for each event as it is parsed: keep it cheap.
+        on_chunk(chunk, sent_ns, facts) is called on the loop for each event as it is parsed: keep it cheap.
         """
         import aiohttp
 
@@ -115,7 +115,7 @@ class RemoteClient:
                                       gcs - gc_before)
                         gc_before = gcs
                         chunks.append(chunk)
-                        on_chunk(chunk, sent_ns)
+                        on_chunk(chunk, sent_ns, facts)
 
                 async for data in response.content.iter_any():
                     read_ns = perf_counter_ns()

@@ -197,13 +197,15 @@ class RemoteRun:
         body = request_body(self.options, request.prompt, max_new_tokens=self.settings.max_new_tokens,
                             ignore_eos=self.settings.ignore_eos, temperature=sampling.temperature,
                             top_p=sampling.top_p, seed=sampling.seed)
-        previous = [None]
+        previous: list = [None, None]  # last chunk's arrival, the wall-clock time of the request's send
 
-        def on_chunk(chunk: Chunk, sent_ns: int) -> None:
+        def on_chunk(chunk: Chunk, sent_ns: int, facts) -> None:
             gap = (chunk.arrival_ns - previous[0]) / 1e6 if previous[0] is not None else None
             previous[0] = chunk.arrival_ns
+            if previous[1] is None:
+                previous[1] = time.time() - (time.perf_counter_ns() - sent_ns) / 1e9
             sink.chunk(key, (chunk.n, (chunk.arrival_ns - sent_ns) / 1e6, gap, chunk.tokens, int(chunk.content),
-                             chunk.text, chunk.gc_collections))
+                             chunk.text, chunk.gc_collections), facts.prompt_tokens, previous[1])
 
         result = await client.stream(body, scheduled_ns, lambda: self.gc_watch.collections, on_chunk)
         if result.error_kind in (CONNECT, HTTP) and self.abort is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from profiler.records import SessionMeta, TokenRecord
+from profiler.remote.accounting import TokenDeriver
 from profiler.store import SessionStore
 from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
     write_in_transaction
@@ -30,6 +31,10 @@ class _Open:
     writer: Any
     remote: dict[str, Any]
     chunks: list[tuple] = field(default_factory=list)
+    deriver: TokenDeriver | None = None
+    live: bool = True
+    """Every content chunk so far carried its own token count, so tokens can be written as they come."""
+    live_tokens: int = 0
 
 
 Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
@@ -60,9 +65,9 @@ class StoreSink:
     def begin(self, key: int, meta: SessionMeta, run_id: str | None, remote: dict[str, Any]) -> None:
         self._queue.append(("begin", key, meta, run_id, remote))
 
-    def chunk(self, key: int, row: tuple) -> None:
-        """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections)."""
-        self._queue.append(("chunk", key, row))
+    def chunk(self, key: int, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
+        """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections); arrival_ms since the request was sent."""
+        self._queue.append(("chunk", key, row, prompt_tokens, wall_at_sent))
 
     def end(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
         self._queue.append(("end", key, status, error, finalize))
@@ -114,13 +119,31 @@ class StoreSink:
             self._open[key] = _Open(writer, remote)
             mark_remote(self._connection(), writer.session_id, run_id)
         elif kind == "chunk":
-            _, key, row = message
-            self._open[key].chunks.append((self._open[key].writer.session_id, *row))
+            _, key, row, prompt_tokens, wall_at_sent = message
+            entry = self._open[key]
+            entry.chunks.append((entry.writer.session_id, *row))
+            self._live_tokens(entry, row, prompt_tokens, wall_at_sent)
         elif kind == "end":
             _, key, status, error, finalize = message
             self._finish(key, status, error, finalize)
         elif kind == "run_end":
             end_run(self._connection(), message[1], message[2])
+
+    def _live_tokens(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
+        """Tokens of chunks that say how many they hold reach the store while the stream runs. They are
+        provisional: when the stream ends they are replaced by the final count (which may need the
+        whole text), so a killed process still leaves tokens, and a finished one the right ones."""
+        _n, arrival_ms, _gap, tokens, content, text, gcs = row
+        if not content or not entry.live:
+            return
+        if tokens is None:
+            entry.live = False
+            return
+        if entry.deriver is None:
+            entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
+        for record in entry.deriver.add(arrival_ms, tokens, text, bool(content), gcs):
+            entry.writer.add_token(record)
+            entry.live_tokens += 1
 
     def _flush_all(self) -> None:
         rows = [row for entry in self._open.values() for row in entry.chunks]
@@ -128,20 +151,26 @@ class StoreSink:
             write_in_transaction(self._connection(), [(CHUNK_INSERT, rows)])
             for entry in self._open.values():
                 entry.chunks = []
+        for entry in self._open.values():
+            if entry.live_tokens:
+                entry.writer.flush()
 
     def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
         entry = self._open.pop(key)
         session_id = entry.writer.session_id
-        tokens, remote, updates = finalize() if finalize else ([], {}, {})
+        tokens, remote, updates = finalize() if finalize else (None, {}, {})
         statements = [(CHUNK_INSERT, entry.chunks),
                       (REMOTE_INSERT, [remote_row({**entry.remote, **remote, "session_id": session_id})])]
+        if entry.live_tokens and tokens is not None:
+            entry.writer.flush()  # the provisional tokens are on disk: replace them with the final ones
+            statements.append(("DELETE FROM tokens WHERE session_id=?", [(session_id,)]))
         if updates:
             columns = sorted(updates)
             statements.append((f"UPDATE sessions SET {', '.join(c + '=?' for c in columns)} WHERE id=?",
                                [(*[updates[c] for c in columns], session_id)]))
         write_in_transaction(self._connection(), statements)
         entry.chunks = []
-        for record in tokens:
+        for record in tokens or []:
             entry.writer.add_token(record)
         entry.writer.finish(status, error)
 
