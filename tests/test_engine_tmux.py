@@ -62,6 +62,8 @@ def hang_up_mid_run(tmp_path, name: str):
         first.kill_server()
         raise
     (engine,) = engines_of(data_dir)
+    # the UI yields the CPU to the engine: a lower priority for the app, the normal one for the engine
+    assert app.nice() > engine.nice() == psutil.Process().nice()
     first.kill_server()  # SIGHUP to the app, as a dropped SSH link
     assert wait_gone(app, EXIT_BOUND_S), "the app outlived its terminal"
     assert engine.is_running() and engine.status() != psutil.STATUS_ZOMBIE, "the engine died with the terminal"

@@ -47,6 +47,9 @@ class TokenlatApp(App):
         """on_event -> an engine client (profiler.engine.client)."""
         self.backend_options = backend_options
         self.event_loop: asyncio.AbstractEventLoop | None = None
+        self.after_first_frame = None
+        """Called once the first frame is drawn (the launcher lowers the UI's priority then, not before:
+        on a busy machine a lowered priority would delay the first frame itself)."""
         self.controller = None
         """The main screen's RunController (None until mounted): the engine and the run."""
         self.on_hangup = on_hangup
@@ -58,6 +61,8 @@ class TokenlatApp(App):
         screen = MainScreen()
         self.controller = screen.controller
         self.push_screen(screen)
+        if self.after_first_frame is not None:
+            self.call_after_refresh(self.after_first_frame)
 
     @property
     def main(self) -> MainScreen:

@@ -5,8 +5,9 @@ Signals, and what becomes of a run (the engine is in its own session, so only we
   and stores the run `finished` — or `interrupted` with TOKENLAT_ON_HANGUP=stop.
 - SIGTERM / SIGINT: the app exits at once and the engine stops the run (`interrupted`) and exits:
   nothing is left behind.
-In every case the app is gone within EXIT_DEADLINE_S: a watchdog thread ends the process if the
-event loop can't (a terminal that vanished can leave Textual's writer stuck).
+After a hang-up the app ends at once (there is no terminal left to restore). After SIGTERM/SIGINT it
+exits through Textual (restoring the terminal), and a watchdog thread ends the process after
+EXIT_DEADLINE_S if the event loop can't.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def run_app(args) -> int:
     store = open_store(args)  # a bad store is one clear error before the screen takes over
     app = make_app(store=store, backend_options=backend_options(args), on_hangup=on_hangup)
     prepare_spawner()
-    lower_ui_priority()
+    app.after_first_frame = lower_ui_priority
     received: list[int] = []
 
     def leave_now(signum: int) -> None:
@@ -62,12 +63,18 @@ def run_app(args) -> int:
         if received:
             return
         received.append(signum)
+        if signum == getattr(signal, "SIGHUP", None):
+            # the terminal is gone: there is nothing to restore on it and nothing unsaved in this
+            # process (the engine writes the store), so don't wait for Textual to wind down
+            threading.Thread(target=_leave_and_exit, args=(app, signum, on_hangup, 0.0), daemon=True).start()
+            return
         # the handler runs between two bytecodes of the event loop's thread: hand the work to the
         # loop rather than write to the engine's pipe from here (the loop might be mid-write)
         loop = app.event_loop
         if loop is not None and loop.is_running():
             loop.call_soon_threadsafe(leave_now, signum)
-        threading.Thread(target=_watchdog, args=(app, signum, on_hangup), name="exit-watchdog", daemon=True).start()
+        threading.Thread(target=_leave_and_exit, args=(app, signum, on_hangup, EXIT_DEADLINE_S), name="exit-watchdog",
+                         daemon=True).start()
 
     previous = {}
     for name in ("SIGHUP", "SIGTERM", "SIGINT"):
@@ -86,9 +93,10 @@ def run_app(args) -> int:
     return app.return_code or 0
 
 
-def _watchdog(app, signum: int, on_hangup: str) -> None:
-    """If the app hasn't exited by the deadline, tell the engine (from this thread) and end the process."""
-    threading.Event().wait(EXIT_DEADLINE_S)
+def _leave_and_exit(app, signum: int, on_hangup: str, after_s: float) -> None:
+    """If the app hasn't exited after `after_s`, tell the engine (from this thread: the loop's thread
+    may be the one stuck) and end the process."""
+    threading.Event().wait(after_s)
     policy = on_hangup if signum == getattr(signal, "SIGHUP", None) else DETACH_STOP
     try:
         if app.controller is not None:
