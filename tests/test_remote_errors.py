@@ -168,6 +168,8 @@ def test_the_api_key_is_sent_but_never_stored_exported_or_printed(tmp_path):
     (["--server", "http://127.0.0.1:9", "--api-key-env", "NO_SUCH_VARIABLE_X"],
      "--api-key-env NO_SUCH_VARIABLE_X: that environment variable is not set or empty"),
     (["--server", "http://127.0.0.1:9", "--extra-body", "[1]"], "--extra-body must be a JSON object"),
+    (["--server", "http://127.0.0.1:9", "--api", "ollama", "--server-model", "m", "--ignore-eos"],
+     "--ignore-eos: Ollama's API has no such option"),
 ])
 def test_bad_remote_flags_are_one_line_before_any_request(args, message, tmp_path):
     result = run_cli("collect", "hi", *args, data_dir=tmp_path)

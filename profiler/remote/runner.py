@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from profiler.collect import RunSettings, SessionOutcome, check_prompts
-from profiler.errors import BackendError, StoreError
+from profiler.errors import BackendError, InputError, StoreError
 from profiler.gc_watch import GcWatch
 from profiler.records import SessionMeta
 from profiler.remote.accounting import COLD_LOAD_NS, compare_with_server, count_tokens, derive_tokens
@@ -59,6 +59,8 @@ class RemoteRun:
     def __init__(self, backend, store, settings: RunSettings, *, cancel: threading.Event | None = None,
                  observer: Any = None) -> None:
         settings.validate()
+        if settings.ignore_eos and backend.options.api == "ollama":
+            raise InputError("--ignore-eos: Ollama's API has no such option (num_predict is an upper bound)")
         self.backend = backend
         self.options = backend.options
         self.store = store
