@@ -225,6 +225,31 @@ def test_the_schema_is_current_after_creation():
     assert dict(read_only_query(store.path, "SELECT key, value FROM store_info"))["schema_version"] == str(SCHEMA_VERSION)
 
 
+def test_names_the_store_sees_the_store_and_its_companions_through_links(tmp_path):
+    from profiler.store.location import names_the_store
+
+    store = store_path(tmp_path / "data")
+    link = tmp_path / "link.csv"
+    link.symlink_to(store)
+    for candidate in (store, f"{store}-wal", f"{store}-shm", link, tmp_path / "data" / ".." / "data" / store.name):
+        assert names_the_store(candidate, store), candidate
+    assert not names_the_store(tmp_path / "data" / "export.csv", store)
+
+
+# -- the orphan sweep
+
+def test_the_sweep_never_turns_a_session_its_owner_just_ended_into_an_interrupted_one():
+    """The sweep decides from a `running` row; by the time it writes, the owner may have finished it."""
+    from profiler.store.writer import finalize_session
+
+    store = SessionStore()
+    session_id = scripted_session(store)  # finished by its owner
+    conn = store._connection()
+    assert finalize_session(conn, session_id, "interrupted", error="swept", only_if_running=True) is None
+    session = store.get_session(session_id)
+    assert (session["status"], session["error"], session["tokens"]) == ("finished", None, 10)
+
+
 # -- a running session can't be deleted
 
 def test_deleting_a_session_that_is_still_being_written_is_refused_and_deletes_nothing():

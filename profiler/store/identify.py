@@ -56,7 +56,9 @@ def store_file_exists(path: Path) -> bool:
 
 
 def wal_path(path: Path) -> Path:
-    return path.with_name(path.name + "-wal")
+    """Where SQLite keeps the store's -wal: beside the file itself (a link's target), not the link."""
+    real = Path(os.path.realpath(path))
+    return real.with_name(real.name + "-wal")
 
 
 def open_read_only(path: Path) -> StoreConnection:
@@ -64,9 +66,12 @@ def open_read_only(path: Path) -> StoreConnection:
 
     With no -wal file beside the store, no connection anywhere has it open in WAL mode, so the
     main file alone is the whole store: it is read `immutable` (no locks, no -wal/-shm created),
-    which also works in a read-only folder or on a full disk. Otherwise SQLite reads it read-only
-    with its usual locking; if the -shm index can't be created or grown there (read-only folder,
-    full disk) and the -wal holds nothing, `immutable` is again exact.
+    which also works in a read-only folder or on a full disk. (A writer starting meanwhile appends
+    to a new -wal; the main file changes only at a checkpoint: after 1000 pages of that -wal, or
+    when its last connection closes, neither within the milliseconds this read takes.)
+    Otherwise SQLite reads it read-only with its usual locking; if the -shm index can't be created
+    or grown there (read-only folder, full disk) and the -wal holds nothing, `immutable` is again
+    exact.
     """
     wal = wal_path(path)
     if not os.path.lexists(wal):

@@ -22,3 +22,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 
 def store_path(data_dir: str | os.PathLike | None = None) -> Path:
     return resolve_data_dir(data_dir) / STORE_FILENAME
+
+
+STORE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def names_the_store(candidate: str | os.PathLike, store: str | os.PathLike) -> bool:
+    """True if `candidate` is the store file `store` or one of its -wal/-shm/-journal files (links followed).
+
+    For commands that write or read user-named files (export -o, import): opening and closing the
+    store with a plain descriptor drops this process's SQLite locks, and replacing it loses it.
+    """
+    candidate_real = os.path.realpath(candidate)
+    store_real = os.path.realpath(store)
+    return any(candidate_real == store_real + suffix for suffix in STORE_COMPANIONS)
