@@ -12,6 +12,7 @@ from conftest import REPO_ROOT, cli_env, error_lines, run_cli
 from profiler.store import SessionStore
 
 
+@pytest.mark.slow
 def test_watch_without_a_running_session_is_one_error_line(tmp_path):
     result = run_cli("watch", data_dir=tmp_path / "data")
     assert result.returncode == 2
