@@ -3,13 +3,16 @@
     python scripts/make_screenshots.py [--out screenshots]
 
 Uses a throwaway store, runs a few prompts in a headless app at 120x36, and saves: the main
-screen mid-run, the sessions table, the prediction panel and the help screen.
+screen mid-run, the sessions table, the prediction panel, the help screen, and a run of
+`tokenlat-tui collect` in another process followed live (attached) by the app.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +35,8 @@ async def main(out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     backend = load_backend(BackendOptions())
-    app = make_app(store=SessionStore(tempfile.mkdtemp(prefix="tokenlat-shots-")), backend=backend)
+    data_dir = tempfile.mkdtemp(prefix="tokenlat-shots-")
+    app = make_app(store=SessionStore(data_dir), backend=backend)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.main
         for text_area in app.query(TextArea):
@@ -41,9 +45,7 @@ async def main(out: Path) -> None:
         for prompt in PROMPTS:
             screen.query_one("#prompt", TextArea).text = prompt
             screen.query_one("#max-new-tokens", Input).value = "200"
-            await pilot.press("ctrl+r")
-            await app.workers.wait_for_complete()
-            await pilot.pause()
+            await run_and_wait(pilot)
         # mid-run: a long generation, captured while tokens are still streaming in
         screen.query_one("#prompt", TextArea).text = "Explain how attention cost grows with context length."
         screen.query_one("#max-new-tokens", Input).value = "1500"
@@ -53,8 +55,8 @@ async def main(out: Path) -> None:
         await pilot.pause(0.2)
         app.save_screenshot("main-mid-run.svg", path=str(out))
         await pilot.press("escape")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        while screen.running:
+            await pilot.pause(0.05)
         await app.workers.wait_for_complete()
         await pilot.pause()
 
@@ -74,7 +76,43 @@ async def main(out: Path) -> None:
         await pilot.press("f1")
         await pilot.pause()
         app.save_screenshot("help-screen.svg", path=str(out))
+        await pilot.press("escape")
+
+        # attached: `collect` runs in another process; the app follows its session through the store
+        root = Path(__file__).resolve().parent.parent
+        env = dict(os.environ, PYTHONPATH=str(root), TOKENLAT_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1")
+        collect = subprocess.Popen([sys.executable, "-m", "tui", "collect", "Started in another shell",
+                                    "--max-new-tokens", "1500", "--ignore-eos", "--warmup", "0"], cwd=root, env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            store = app.store
+            while not (running := [s for s in store.list_sessions() if s["status"] == "running"
+                                   and s["tokens"] >= 300]):
+                await pilot.pause(0.1)
+            screen.reload_sessions()
+            table = screen.query_one(SessionsTable)
+            table.focus()
+            table.highlight(running[0]["id"])  # a running session under the cursor is followed live
+            while screen.controller.follower is None or len(screen.controller.follower.records) < 400:
+                await pilot.pause(0.05)
+            await pilot.pause(0.3)
+            app.save_screenshot("attached-run.svg", path=str(out))
+            await pilot.press("escape")  # asks collect to stop: its session ends interrupted
+            collect.wait(60)
+        finally:
+            if collect.poll() is None:
+                collect.kill()
     print(f"wrote {', '.join(sorted(p.name for p in out.glob('*.svg')))} to {out}")
+
+
+async def run_and_wait(pilot) -> None:
+    screen = pilot.app.main
+    await pilot.press("ctrl+r")
+    while not screen.running:
+        await pilot.pause(0.02)
+    while screen.running:
+        await pilot.pause(0.05)
+    await pilot.pause()
 
 
 if __name__ == "__main__":
