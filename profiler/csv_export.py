@@ -22,6 +22,7 @@ from profiler.errors import InputError
 from profiler.export_target import STDOUT  # noqa: F401 - re-exported: csv_io's public name
 from profiler.export_target import check_writable_target, is_stdout, publish, remove_stale_temps, temp_path
 from profiler.signal_guard import signals_raise
+from profiler.store.location import names_the_store
 
 # RFC 4180 line ends. Not just style: the csv module quotes a field only when it holds a
 # character of the line terminator, so with "\n" a token text holding a lone "\r" would be
@@ -171,6 +172,9 @@ def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.Pat
     nothing to export (no file is written then), or for a target that can't be written.
     """
     if not is_stdout(path):
+        if names_the_store(path, store.path):
+            # a regular file, so --force would replace it: the store itself would be lost
+            raise InputError(f"{path} is the session store itself (or one of its files); export elsewhere")
         check_writable_target(Path(path), force=force)  # fail before reading a large store
     wanted = None if session_ids is None else set(store.resolve_ids(session_ids))
     rows = store.token_rows(None if wanted is None else sorted(wanted), include_warmup=include_warmup)

@@ -35,7 +35,9 @@ from profiler.columns import ALL_COLUMNS, EXTRA_COLUMNS, SEED_COLUMNS
 from profiler.csv_limits import MAX_RECORD_CHARS, duration_problem, normalise_prompt_id, time_range_text, utc_in_range
 from profiler.csv_lines import BoundedLines, open_csv_text
 from profiler.errors import CsvFormatError
-from profiler.records import DECODE, FINISHED, INTERRUPTED, PREFILL, RUNNING, STATUSES, SessionMeta, TokenRecord
+from profiler.records import (DECODE, DEVICE_TIMING, FINISHED, INTERRUPTED, PREFILL, RUNNING, STATUSES, TIMINGS,
+                              SessionMeta, TokenRecord)
+from profiler.store.location import names_the_store
 
 # A long-context prompt is repeated on every row and easily passes csv's default 128 KiB cell
 # limit; a file we exported must always import. A cell can't be longer than its record anyway
@@ -44,7 +46,7 @@ csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_CHARS))
 
 SESSION_COLUMNS = [
     "Input_Token_Length", "warmup", "model", "model_label", "quant", "dtype", "device", "backend",
-    "batch_size", "attn", "gpu_name", "session_status", "session_started", "repeat_index", "prompt",
+    "batch_size", "attn", "gpu_name", "session_status", "session_started", "repeat_index", "prompt", "timing",
 ]
 """Columns that describe the session rather than the token: equal on every row of a Prompt_ID."""
 
@@ -102,6 +104,9 @@ def import_csv(store, path: str | os.PathLike, *, now: dt.datetime | None = None
     Raises CsvFormatError naming the line for a bad file or a Prompt_ID already in the store.
     `now` (default: the current time) dates sessions the file gives no session_started.
     """
+    if names_the_store(path, store.path):
+        # reading it through a plain descriptor would drop this process's SQLite locks on it
+        raise CsvFormatError(f"{path} is the session store itself, not a CSV; nothing imported")
     try:
         parsed = read_csv_sessions(path, now=now)
         existing = {session["id"] for session in store.list_sessions()}
@@ -264,10 +269,18 @@ class _RowParser:
             "repeat_index": self.integer(record, "repeat_index", line, minimum=0, default=0),
             "session_status": self.status(record, line),
             "session_started": self.timestamp(record, "session_started", line),
+            "timing": self.timing(record, line),
         }
         for column in TEXT_SESSION_COLUMNS:
             fields[column] = self.cell(record, column) or ""
         return fields
+
+    def timing(self, record: list[str], line: int) -> str:
+        """How the latencies were measured; files from before the column existed are device-timed."""
+        value = self.cell(record, "timing") or DEVICE_TIMING
+        if value not in TIMINGS:
+            raise self.fail(line, f"timing is {value!r}; expected {' or '.join(TIMINGS)}")
+        return value
 
     def _token(self, record: list[str], line: int) -> TokenRecord:
         k = self.integer(record, "Token_Index_k", line, minimum=1)
@@ -368,7 +381,8 @@ def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict
         backend=fields["backend"], batch_size=fields["batch_size"], attn=fields["attn"],
         gpu_name=fields["gpu_name"], warmup=fields["warmup"], repeat_index=fields["repeat_index"], source=source,
     )
-    return meta, {"id": session.session_id, "status": fields["session_status"], "started": fields["session_started"]}
+    return meta, {"id": session.session_id, "status": fields["session_status"], "started": fields["session_started"],
+                  "timing": fields["timing"]}
 
 
 def _integral_float(text: str) -> int | None:

@@ -15,6 +15,12 @@ STATUSES = (RUNNING, FINISHED, INTERRUPTED, FAILED)
 PREFILL = "prefill"
 DECODE = "decode"
 
+DEVICE_TIMING = "device"
+"""Latency measured around the local decode step (device time, host-synchronised)."""
+ARRIVAL_TIMING = "arrival"
+"""Latency seen by a client as gaps between a server's streamed chunks."""
+TIMINGS = (DEVICE_TIMING, ARRIVAL_TIMING)
+
 
 def utc_now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")

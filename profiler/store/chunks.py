@@ -10,6 +10,7 @@ import sqlite3
 from typing import Any, Iterable
 
 from profiler.records import utc_now_iso
+from profiler.store.transaction import write_transaction
 
 CHUNK_INSERT = ("INSERT INTO chunks (session_id, n, arrival_ms, gap_ms, tokens, content, text, gc_collections)"
                 " VALUES (?,?,?,?,?,?,?,?)")
@@ -18,15 +19,11 @@ _REMOTE_COLUMNS = ("session_id", "run_id", "api", "endpoint", "url", "token_sour
 
 
 def write_in_transaction(conn: sqlite3.Connection, statements: Iterable[tuple[str, list[tuple]]]) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    """Several statements' rows in one write transaction (the store's one transaction helper)."""
+    with write_transaction(conn):
         for sql, rows in statements:
             if rows:
                 conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def mark_remote(conn: sqlite3.Connection, session_id: str, run_id: str | None) -> None:

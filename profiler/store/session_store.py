@@ -135,12 +135,12 @@ class SessionStore:
                 conn.execute(
                     "INSERT INTO sessions (id, status, started, ended, prompt, input_tokens, warmup, repeat_index,"
                     " model, model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings,"
-                    " environment, source) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " environment, source, timing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (session_id, overrides.get("status", "finished"), overrides["started"], overrides.get("ended"),
                      meta.prompt, meta.input_tokens, int(meta.warmup), meta.repeat_index, meta.model,
                      meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend, meta.batch_size, meta.attn,
                      meta.gpu_name, json.dumps(meta.settings, default=str), json.dumps(meta.environment, default=str),
-                     meta.source),
+                     meta.source, overrides.get("timing", "device")),
                 )
                 conn.executemany(
                     "INSERT INTO tokens (session_id, k, context_size, latency_ms, phase, token_id, token_text,"
