@@ -11,18 +11,7 @@ import signal
 import threading
 from typing import Callable
 
-SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
-
-
-class SignalInterrupt(KeyboardInterrupt):
-    """Raised by the handlers: a KeyboardInterrupt that remembers which signal, for the 128+N exit code."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-    def __str__(self) -> str:
-        return f"interrupted by {signal.Signals(self.signum).name}"
+from profiler.signal_guard import SIGNALS, SignalInterrupt  # one definition, shared with export's guard
 
 
 class InterruptHandlers:
