@@ -69,7 +69,11 @@ class SessionActions:
         def answered(yes: bool) -> None:
             if not yes:
                 return
-            count = self.app.store.delete_sessions(ids)
+            try:
+                count = self.app.store.delete_sessions(ids)
+            except ProfilerError as exc:  # still running in another process, damaged store: say so, keep going
+                self.notify(str(exc), title="nothing deleted", severity="error", timeout=10)
+                return
             table.marked.clear()
             self.notify(f"deleted {count} session(s)")
             self.post_message(SessionsChanged())
