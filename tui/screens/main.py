@@ -52,6 +52,7 @@ class MainScreen(SessionActions, Screen):
         super().__init__()
         self.controller = RunController(self, self.app.engine_factory, self.app.backend_options)
         self._drawn: tuple = (None, -1)
+        self._frames = 0
         self.last_fit = None
         """The prediction panel's latest FitReport (tests compare it with model/'s own fit)."""
 
@@ -198,9 +199,11 @@ class MainScreen(SessionActions, Screen):
             state = (live.session_id, len(records))
             if state != self._drawn or force:
                 self._drawn = state
+                self._frames += 1
                 self.query_one(LatencyPanel).show_tokens(
                     f"running {live.session_id[:8]}", list(records), input_tokens=live.input_tokens,
-                    max_new_tokens=live.max_new_tokens, sample=live.sample)
+                    max_new_tokens=live.max_new_tokens, sample=live.sample,
+                    figures_only=not force and self._frames % 2 == 1)
             return
         follower = controller.follower
         if follower is None or (follower.ended and not force):
