@@ -43,14 +43,14 @@ class Terminal:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "app")
 
-    def wait_for(self, predicate, timeout: float = 60.0) -> str:
+    def wait_for(self, predicate, timeout: float = 60.0, poll_s: float = 0.2) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
             if predicate(screen):
                 return screen
-            time.sleep(0.2)
+            time.sleep(poll_s)
         raise AssertionError(f"timed out; the screen was:\n{screen}")
 
     def keys(self, *keys: str, literal: bool = False) -> None:
@@ -101,12 +101,22 @@ def shown_tokens(screen: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def wait_gone(process: psutil.Process, timeout: float) -> bool:
+def has_exited(process: psutil.Process) -> bool:
+    """Exited, reaped or not: a dead process whose parent (the killed pane's shell) is gone stays a
+    zombie until init reaps it, which can take seconds here and is not the app's doing."""
     try:
-        process.wait(timeout)
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return True
-    except psutil.TimeoutExpired:
-        return False
+
+
+def wait_gone(process: psutil.Process, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if has_exited(process):
+            return True
+        time.sleep(0.01)
+    return has_exited(process)
 
 
 def engines_of(data_dir: Path) -> list[psutil.Process]:
