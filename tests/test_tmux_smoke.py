@@ -82,8 +82,6 @@ def test_tmux_run_shows_figures_and_new_session(tmp_path):
 def test_tmux_hangup_with_on_hangup_stop_saves_interrupted_session_and_leaves_nothing(tmp_path):
     """TOKENLAT_ON_HANGUP=stop: the terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link)
     makes the engine store the run as interrupted; the app and the engine both exit."""
-    import psutil
-
     from tmux_terminal import Terminal, engines_of, wait_gone
 
     data_dir = tmp_path / "data"
@@ -100,7 +98,6 @@ def test_tmux_hangup_with_on_hangup_stop_saves_interrupted_session_and_leaves_no
     assert wait_gone(app, 10), "the app outlived its terminal"  # today's bug: it stayed, ignoring SIGTERM
     for engine in engines:
         assert wait_gone(engine, 30), "the engine outlived a `stop` hang-up"
-    assert not psutil.pid_exists(app.pid)
     sessions = SessionStore(data_dir, recover_orphans=False).list_sessions()
     assert [s["status"] for s in sessions] == ["interrupted"]
     assert sessions[0]["error"] is None  # closed by the engine, not by the orphan sweep

@@ -108,7 +108,12 @@ class Engine:
         self.events.emit({"type": "loaded", "info": asdict(self.backend.info)})
 
     def encode(self, text: str, request: Any) -> None:
-        count = len(self.backend.encode(text)) if self.backend is not None and text else (0 if text == "" else None)
+        if not text:
+            count = 0
+        elif self.backend is None:
+            count = None  # not loaded yet: the app asks again once it is
+        else:
+            count = len(self.backend.encode(text))
         self.events.emit({"type": "encoded", "request": request, "count": count})
 
     def run(self, prompt: str, settings: dict[str, Any]) -> None:
