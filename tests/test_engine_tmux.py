@@ -198,3 +198,28 @@ def test_engine_killed_mid_run_one_notification_app_usable_session_recovered(tmp
         terminal.kill_server()
         for process in engines_of(data_dir):
             process.kill()
+
+
+def test_quit_mid_run_and_leave_it_running_finishes_in_the_background(tmp_path):
+    data_dir = tmp_path / "data"
+    terminal = Terminal("leave", data_dir, tmp_path)
+    terminal.start_app()
+    try:
+        app = terminal.app_process()
+        terminal.wait_loaded()
+        terminal.start_run("leave me running", 400)
+        session = wait_until(lambda: running_session(data_dir, 5), 120, "a running session")
+        (engine,) = engines_of(data_dir)
+        terminal.keys("C-q")
+        terminal.wait_for(lambda s: "Leave it running" in s, timeout=30)  # it asks
+        terminal.keys("b")
+        terminal.wait_for(lambda s: "EXITED 0" in s, timeout=30)
+        assert wait_gone(app, EXIT_BOUND_S)
+        final = wait_until(lambda: [s for s in sessions(data_dir) if s["id"] == session["id"]
+                                    and s["status"] != "running"], 300, "the session to end")[0]
+        assert final["status"] == "finished" and final["tokens"] == 400
+        assert wait_gone(engine, EXIT_BOUND_S), "the engine did not exit after its background run"
+    finally:
+        terminal.kill_server()
+        for process in engines_of(data_dir):
+            process.kill()
