@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
-import time
 
 import pytest
 from textual.widgets import Input, TextArea
@@ -153,6 +151,7 @@ async def test_prediction_coefficients_equal_model_fit(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # starts an engine process
 async def test_bad_model_path_notifies_and_app_keeps_running(tmp_path):
     store = SessionStore(tmp_path / "data")
     app = make_app(store=store, backend_options=BackendOptions(model=str(tmp_path / "no-such-model")))
@@ -236,6 +235,7 @@ async def test_help_screen_lists_every_key(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # starts an engine process, which loads the embedded model
 async def test_first_frame_does_not_wait_for_the_model(tmp_path):
     """Ordering, not a stopwatch (benchmarks/startup.py times it): the frame is drawn while the engine
     process is still loading the model, and the model bar changes once it has."""

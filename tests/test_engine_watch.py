@@ -13,6 +13,7 @@ from profiler.store import SessionStore
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # a CLI subprocess
 def test_watch_without_a_running_session_is_one_error_line(tmp_path):
     result = run_cli("watch", data_dir=tmp_path / "data")
     assert result.returncode == 2
