@@ -80,13 +80,13 @@ def test_tmux_run_shows_figures_and_new_session(tmp_path):
 
 
 def test_tmux_hangup_with_on_hangup_stop_saves_interrupted_session_and_leaves_nothing(tmp_path):
-    """TOKENLAT_ON_HANGUP=stop: the terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link)
+    """--on-hangup stop: the terminal vanishing (tmux killed: SIGHUP, as a dropped SSH link)
     makes the engine store the run as interrupted; the app and the engine both exit."""
     from tmux_terminal import Terminal, engines_of, wait_gone
 
     data_dir = tmp_path / "data"
     terminal = Terminal("hup-stop", data_dir, tmp_path)
-    terminal.start_app(env="TOKENLAT_ON_HANGUP=stop")
+    terminal.start_app("--on-hangup", "stop")
     try:
         app = terminal.app_process()
         terminal.wait_loaded()

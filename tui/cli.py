@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_store_arguments(parser)
     add_backend_arguments(parser)
+    parser.add_argument("--on-hangup", choices=["finish", "stop"], default=argparse.SUPPRESS,
+                        help="the app: when the terminal goes away mid-run, let the run finish (default) or stop "
+                             "it (saved as interrupted); also $TOKENLAT_ON_HANGUP")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMANDS.values():
         try:

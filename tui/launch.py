@@ -27,8 +27,9 @@ gives the engine's decoding threads the CPU first; the engine is started from a 
 before this (see profiler.engine.client.prepare_spawner), so it keeps the normal priority."""
 
 
-def on_hangup_setting() -> str:
-    policy = os.environ.get(ON_HANGUP_ENV, DETACH_FINISH).strip().lower()
+def on_hangup_setting(flag: str | None = None) -> str:
+    """--on-hangup, else $TOKENLAT_ON_HANGUP, else finish."""
+    policy = (flag or os.environ.get(ON_HANGUP_ENV, DETACH_FINISH)).strip().lower()
     if policy not in DETACH_POLICIES:
         raise InputError(f"{ON_HANGUP_ENV} must be one of {', '.join(DETACH_POLICIES)}, not {policy!r}")
     return policy
@@ -46,7 +47,7 @@ def run_app(args) -> int:
     from tui.app import make_app
     from tui.commands.common import backend_options, open_store
 
-    on_hangup = on_hangup_setting()
+    on_hangup = on_hangup_setting(getattr(args, "on_hangup", None))
     store = open_store(args)  # a bad store is one clear error before the screen takes over
     app = make_app(store=store, backend_options=backend_options(args), on_hangup=on_hangup)
     prepare_spawner()

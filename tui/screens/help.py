@@ -14,7 +14,8 @@ HELP = """\
 | Key | What it does |
 | --- | --- |
 | `ctrl+r` | run the prompt (warm-up runs, then repeats) |
-| `escape` | stop the run: the session is kept, marked *interrupted* |
+| `escape` | stop the run (or a run followed from another process, or a model load): the session is kept, marked *interrupted* |
+| `ctrl+l` | load the model again (after a failed or cancelled load, or an engine that stopped) |
 | `ctrl+e` | export the marked sessions (or all) to CSV |
 | `ctrl+f` | refit the prediction panel |
 | `tab` / `shift+tab` | next / previous panel or field |
@@ -25,8 +26,13 @@ HELP = """\
 | `ctrl+t` | estimate memory and latency floors of a model on a GPU |
 | `ctrl+p` | command palette: run, stop, export, fit, delete, estimate, theme |
 | `F1` / `?` | this help |
-| `q` / `ctrl+q` | quit (asks while a run is active) |
+| `q` / `ctrl+q` | quit; while a run is active, asks: stop it, or leave it running in the background |
 | `ctrl+c` | stop any run, save it as *interrupted*, and quit |
+
+Runs happen in a separate engine process: if the terminal goes away (a dropped SSH link), the app
+exits and the run goes on to its end, stored *finished* (`--on-hangup stop` stores it
+*interrupted* instead). Any session still running in the store, from another app or a
+`tokenlat-tui collect` in another shell, is shown live; `escape` asks its process to stop.
 
 **TTFT** is the first token: prompt processing plus the first sampled token. The sparkline shows
 decode steps (token 2 onward), one column = the slowest token it covers, so spikes stay visible.
