@@ -11,11 +11,11 @@ caller) so the batch shape — and so the cost being measured — stays B until 
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Sequence
 
 from profiler.backends.base import Generation, SamplingSettings, StepOutput
 from profiler.backends.sampling import make_sampler
+from profiler.backends.step_timer import StepTimer
 
 if TYPE_CHECKING:
     from profiler.backends.huggingface import HuggingFaceBackend
@@ -50,27 +50,20 @@ class BatchedHuggingFaceGeneration(Generation):
         self._sampler = make_sampler(torch, sampling, device)
         self._decoders = [backend.new_decoder() for _ in batch]
         self._ones = torch.ones((len(batch), 1), dtype=torch.long, device=device)
-        self._cuda_events = [torch.cuda.Event(enable_timing=True) for _ in range(3)] if backend.is_cuda else None
+        self._timer = StepTimer(torch, backend.is_cuda)
         self.batch_size = len(batch)
         backend.synchronize()  # nothing queued earlier may bleed into the first step's time
 
     def step(self) -> StepOutput:
         torch = self._torch
-        events = self._cuda_events
+        timer = self._timer
         with torch.inference_mode():
-            if events:
-                events[0].record()
-            else:
-                start = time.perf_counter_ns()
+            timer.start()
             out = self._model(input_ids=self._next_input, attention_mask=self._mask, position_ids=self._positions,
                               past_key_values=self._cache, use_cache=True, logits_to_keep=1)
-            if events:
-                events[1].record()
-            else:
-                forward_done = time.perf_counter_ns()
+            timer.forward_done()
             next_ids = self._sampler(out.logits[:, -1, :])
-            if events:
-                events[2].record()
+            timer.sampled()
             # .tolist() waits for the device: every sequence's id is on the host only now
             token_ids = tuple(int(i) for i in next_ids.tolist())
             # the next step feeds one token per sequence, one position further, attending to all so far
@@ -78,12 +71,7 @@ class BatchedHuggingFaceGeneration(Generation):
             self._positions = self._positions[:, -1:] + 1
         self._cache = out.past_key_values
         self._next_input = next_ids.view(-1, 1)
-        if events:
-            forward_ns = int(events[0].elapsed_time(events[1]) * 1e6)
-            sample_ns = int(events[1].elapsed_time(events[2]) * 1e6)
-        else:
-            sampled = time.perf_counter_ns()
-            forward_ns, sample_ns = forward_done - start, sampled - forward_done
+        forward_ns, sample_ns = timer.split_ns()
         return StepOutput(token_id=token_ids[0], forward_ns=forward_ns, sample_ns=sample_ns,
                           batch_token_ids=token_ids)
 

@@ -54,6 +54,21 @@ class EventError(Exception):
     """The server sent an error event, or an event that isn't what the API says."""
 
 
+
+def load_event(payload: str, loads) -> dict:
+    """One event's JSON object; a malformed event or an error the server put in the stream is an EventError."""
+    try:
+        event = loads(payload)
+    except ValueError:
+        raise EventError(f"malformed event (not JSON): {payload[:80]!r}") from None
+    if not isinstance(event, dict):
+        raise EventError(f"malformed event (not a JSON object): {payload[:80]!r}")
+    if "error" in event:
+        error = event["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise EventError(f"server error in the stream: {str(message)[:300]}")
+    return event
+
 class OpenAIEvents:
     """Interprets OpenAI-compatible SSE payloads (chat.completion.chunk / text_completion)."""
 
@@ -66,16 +81,7 @@ class OpenAIEvents:
         if payload.strip() == "[DONE]":
             facts.done = True
             return None
-        try:
-            event = loads(payload)
-        except ValueError:
-            raise EventError(f"malformed event (not JSON): {payload[:80]!r}") from None
-        if not isinstance(event, dict):
-            raise EventError(f"malformed event (not a JSON object): {payload[:80]!r}")
-        if "error" in event:
-            error = event["error"]
-            message = error.get("message", error) if isinstance(error, dict) else error
-            raise EventError(f"server error in the stream: {str(message)[:300]}")
+        event = load_event(payload, loads)
         facts.model = facts.model or event.get("model")
         choices = event.get("choices") or []
         choice = choices[0] if choices and isinstance(choices[0], dict) else {}
@@ -127,14 +133,7 @@ class OllamaEvents:
     """Interprets Ollama's NDJSON objects (/api/generate: `response`; /api/chat: `message.content`)."""
 
     def interpret(self, payload: str, facts: StreamFacts, loads) -> tuple[str, bool, int | None, str | None] | None:
-        try:
-            event = loads(payload)
-        except ValueError:
-            raise EventError(f"malformed event (not JSON): {payload[:80]!r}") from None
-        if not isinstance(event, dict):
-            raise EventError(f"malformed event (not a JSON object): {payload[:80]!r}")
-        if "error" in event:
-            raise EventError(f"server error in the stream: {str(event['error'])[:300]}")
+        event = load_event(payload, loads)
         facts.model = facts.model or event.get("model")
         message = event.get("message")
         if isinstance(message, dict):
