@@ -77,3 +77,26 @@ def test_help_subprocess_answers():
     result = subprocess.run([sys.executable, "-m", "tui", "--help"], cwd=REPO_ROOT, env=cli_env(),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "usage:" in result.stdout and result.stderr == ""
+
+FIRST_FRAME_IMPORTS = r"""
+import asyncio, json, sys, tempfile
+from profiler.store import SessionStore
+from tui.app import make_app
+
+async def first_frame():
+    app = make_app(store=SessionStore(tempfile.mkdtemp()))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        # what the first frame needed, before the engine loads a model or a fit is asked for
+        return sorted({m.split(".")[0] for m in sys.modules} & {"torch", "transformers", "pandas", "sklearn"})
+
+print(json.dumps({"heavy": asyncio.run(first_frame())}))
+"""
+
+
+def test_first_frame_imports_no_numerics():
+    """pandas alone cost the first frame ~0.5 s (listing predictor names): names come from model/predictor_names."""
+    import model.predictors  # noqa: F401 - its import checks the light name list against the classes
+
+    report = run_python(FIRST_FRAME_IMPORTS)
+    assert report["heavy"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from profiler.errors import InputError
+from model.predictor_names import DEFAULT_PREDICTOR as _DEFAULT_NAME, PREDICTOR_NAMES
 from model.predictors.base import LatencyPredictor
 from model.predictors.buckets import BucketPredictor
 from model.predictors.phase import PhasePredictor, RooflineUnits
@@ -12,6 +13,9 @@ PREDICTORS: dict[str, type[LatencyPredictor]] = {
     cls.name: cls for cls in (PhasePredictor, RidgePredictor, BucketPredictor)
 }
 DEFAULT_PREDICTOR = PhasePredictor.name
+# the light copy the app's first frame reads (model/predictor_names.py) must name the same classes
+if tuple(PREDICTORS) != PREDICTOR_NAMES or DEFAULT_PREDICTOR != _DEFAULT_NAME:
+    raise ImportError("model/predictor_names.py is out of step with model.predictors")
 
 
 def predictor_class(name: str) -> type[LatencyPredictor]:

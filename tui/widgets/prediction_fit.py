@@ -21,12 +21,10 @@ MAX_FOLDS = 5
 
 
 def available_predictors() -> list[str]:
-    """Predictor names `model/` offers, the seed's Ridge first; just Ridge if model/ is missing."""
-    try:
-        from model.predictors import PREDICTORS
-    except ImportError:
-        return [SEED_PREDICTOR]
-    return [SEED_PREDICTOR] + [name for name in PREDICTORS if name != SEED_PREDICTOR]
+    """Predictor names `model/` offers, the seed's Ridge first (names only: no numpy/pandas import here)."""
+    from model.predictor_names import PREDICTOR_NAMES
+
+    return [SEED_PREDICTOR] + [name for name in PREDICTOR_NAMES if name != SEED_PREDICTOR]
 
 
 @dataclass
