@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from profiler.columns import ALL_COLUMNS, EXTRA_COLUMNS, SEED_COLUMNS
-from profiler.csv_limits import MAX_RECORD_CHARS, duration_problem, normalise_prompt_id, time_range_text, utc_in_range
+from profiler.csv_cells import CellReader, iso_utc
+from profiler.csv_limits import MAX_RECORD_CHARS, normalise_prompt_id
 from profiler.csv_lines import BoundedLines, open_csv_text
 from profiler.errors import CsvFormatError
-from profiler.records import (DECODE, DEVICE_TIMING, FINISHED, INTERRUPTED, PREFILL, RUNNING, STATUSES, TIMINGS,
-                              SessionMeta, TokenRecord)
+from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
 from profiler.store.location import names_the_store
 
 # A long-context prompt is repeated on every row and easily passes csv's default 128 KiB cell
@@ -51,8 +51,6 @@ SESSION_COLUMNS = [
 """Columns that describe the session rather than the token: equal on every row of a Prompt_ID."""
 
 TEXT_SESSION_COLUMNS = ["model", "model_label", "quant", "dtype", "device", "backend", "attn", "gpu_name", "prompt"]
-SQLITE_MAX_INTEGER = 2**63 - 1
-TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 FORMAT_FULL = "tokenlat-tui"
 FORMAT_SEED = "seed"
@@ -141,20 +139,19 @@ def read_csv_sessions(path: str | os.PathLike, *, now: dt.datetime | None = None
     for position, session in enumerate(parsed.sessions):
         if session.fields["session_started"] is None:
             # distinct, increasing timestamps keep the file's order when sessions are listed by time
-            session.fields["session_started"] = _iso(started + dt.timedelta(microseconds=position))
+            session.fields["session_started"] = iso_utc(started + dt.timedelta(microseconds=position))
     return parsed
 
 
-class _RowParser:
+class _RowParser(CellReader):
     """Walks the records once, checking each cell and grouping tokens by Prompt_ID."""
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        super().__init__(name)
         self.lines: BoundedLines | None = None
         """The file's lines; told where each record starts, so its bounds apply per record."""
         # set from the header by _read_header
         self.width = 0
-        self.index: dict[str, int] = {}
         self.columns: list[str] = []
         self.ignored_columns: list[str] = []
         self.session_index: list[int] = []
@@ -164,9 +161,6 @@ class _RowParser:
         self.rows = 0
         self.context_mismatches = 0
         self.first_mismatch_line: int | None = None
-
-    def fail(self, line: int, message: str) -> CsvFormatError:
-        return CsvFormatError(f"{self.name} line {line}: {message}")
 
     def parse(self, lines: BoundedLines) -> ParsedCsv:
         self.lines = lines
@@ -221,10 +215,6 @@ class _RowParser:
         self.ignored_columns = [name for name in names if name not in ALL_COLUMNS]
         self.session_index = [self.index[name] for name in SESSION_COLUMNS if name in self.index]
 
-    def cell(self, record: list[str], column: str) -> str | None:
-        position = self.index.get(column)
-        return None if position is None else record[position]
-
     def _read_row(self, line: int, record: list[str]) -> None:
         if len(record) != self.width:
             raise self.fail(line, f"{len(record)} fields where the header has {self.width}")
@@ -275,13 +265,6 @@ class _RowParser:
             fields[column] = self.cell(record, column) or ""
         return fields
 
-    def timing(self, record: list[str], line: int) -> str:
-        """How the latencies were measured; files from before the column existed are device-timed."""
-        value = self.cell(record, "timing") or DEVICE_TIMING
-        if value not in TIMINGS:
-            raise self.fail(line, f"timing is {value!r}; expected {' or '.join(TIMINGS)}")
-        return value
-
     def _token(self, record: list[str], line: int) -> TokenRecord:
         k = self.integer(record, "Token_Index_k", line, minimum=1)
         phase = self.cell(record, "phase") or (PREFILL if k == 1 else DECODE)
@@ -302,75 +285,6 @@ class _RowParser:
             gc_ms=self.duration(record, "gc_ms", line, default=0.0),
         )
 
-    # -- cells. `default` is what an absent column or an empty cell means; without one, a value is required.
-    _REQUIRED = object()
-
-    def present_text(self, record, column, line, default: Any) -> str | None:
-        """The cell's text; None when it is absent or empty and `default` applies (required: refused)."""
-        text = self.cell(record, column)
-        if text is None or not text.strip():
-            if default is self._REQUIRED:
-                raise self.fail(line, f"{column} is empty")
-            return None
-        return text
-
-    def integer(self, record, column, line, *, minimum: int | None = None, default: Any = _REQUIRED) -> Any:
-        text = self.present_text(record, column, line, default)
-        if text is None:
-            return default
-        try:
-            value = int(text)
-        except ValueError:
-            value = _integral_float(text)  # "14.0": how spreadsheets and pandas write some ints
-            if value is None:
-                raise self.fail(line, f"{column} is {text!r}, not a whole number") from None
-        if minimum is not None and value < minimum:
-            raise self.fail(line, f"{column} is {value}; it can't be below {minimum}")
-        if abs(value) > SQLITE_MAX_INTEGER:
-            raise self.fail(line, f"{column} is {text.strip()}; too large to store")
-        return value
-
-    def duration(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
-        text = self.present_text(record, column, line, default)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise self.fail(line, f"{column} is {text!r}, not a number") from None
-        problem = duration_problem(value)
-        if problem:
-            raise self.fail(line, f"{column} is {text.strip()}; {problem}")
-        return value
-
-    def boolean(self, record, column, line) -> bool:
-        text = (self.cell(record, column) or "").strip().lower()
-        if text in TRUE_WORDS:
-            return True
-        if text in FALSE_WORDS:
-            return False
-        raise self.fail(line, f"{column} is {text!r}; expected true or false")
-
-    def status(self, record, line) -> str:
-        status = (self.cell(record, "session_status") or FINISHED).strip()
-        if status not in STATUSES:
-            raise self.fail(line, f"session_status is {status!r}; expected one of {', '.join(STATUSES)}")
-        return INTERRUPTED if status == RUNNING else status
-
-    def timestamp(self, record, column, line) -> str | None:
-        """An ISO 8601 cell as UTC ISO with microseconds (naive = UTC); None when empty."""
-        text = (self.cell(record, column) or "").strip()
-        if not text:
-            return None
-        try:
-            moment = dt.datetime.fromisoformat(text)
-        except ValueError:
-            raise self.fail(line, f"{column} is {text!r}, not an ISO 8601 date-time") from None
-        utc = utc_in_range(moment)
-        if utc is None:
-            raise self.fail(line, f"{column} is {text!r}; times must be {time_range_text()}")
-        return _iso(utc)
-
 
 def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict[str, Any]]:
     """The store's (meta, overrides) pair for one parsed session."""
@@ -385,14 +299,6 @@ def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict
                   "timing": fields["timing"]}
 
 
-def _integral_float(text: str) -> int | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return int(value) if value.is_integer() else None
-
-
 def _wall_time(produced: str | None) -> float:
     """A token's time as the store keeps it: Unix seconds, with 0.0 meaning "no timestamp".
 
@@ -402,10 +308,6 @@ def _wall_time(produced: str | None) -> float:
     if produced is None:
         return 0.0
     return dt.datetime.fromisoformat(produced).timestamp() or math.ulp(0.0)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _show(value: Any) -> str:

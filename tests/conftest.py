@@ -82,6 +82,16 @@ def read_only_query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
+def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A refusal as the CLI must give it: exit 2, one `tokenlat-tui: error:` line holding `fragments`, no traceback."""
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokenlat-tui: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
 def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip()]
 

@@ -16,6 +16,8 @@ from profiler.errors import InputError
 from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
 from profiler.store import SessionStore
 
+from conftest import assert_one_error_line
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,15 +25,6 @@ def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "TOKENLAT_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run([sys.executable, "-m", "tui", *args], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tokenlat-tui: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env, run_cli
+from conftest import REPO_ROOT, cli_env, run_cli, assert_one_error_line
 from profiler.export_target import STALE_AFTER_S, remove_stale_temps
 from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
 from profiler.store import SessionStore
@@ -35,15 +35,6 @@ def make_store(data_dir: Path, sessions: int = 2, tokens: int = 3) -> Path:
     store.import_sessions(batch)
     store.close()
     return data_dir
-
-
-def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tokenlat-tui: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def listing(directory: Path) -> dict[str, int]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env
+from conftest import REPO_ROOT, cli_env, assert_one_error_line
 from profiler.csv_limits import MAX_RECORD_CHARS
 from profiler.store import SessionStore
 
@@ -50,15 +50,6 @@ def import_measured(path: Path, data_dir: Path) -> tuple[subprocess.CompletedPro
     return subprocess.CompletedProcess([], returncode, stdout, stderr), max_rss_kib / 1024
 
 
-def assert_refused(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tokenlat-tui: error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def feed_fifo(path: Path, chunks) -> threading.Thread:
     """A writer thread for the FIFO at `path`: writes `chunks` (an iterable of bytes) then closes.
 
@@ -82,7 +73,7 @@ def test_fifo_with_non_utf8_data_is_refused_not_hung(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     writer = feed_fifo(fifo, [HEADER, b"a,3,3,1,1.5\n", b"b\xff\xfe,3,3,1,1.5\n"])
     result, _ = import_measured(fifo, tmp_path / "data")
-    assert_refused(result, "line 3", "not UTF-8")
+    assert_one_error_line(result, "line 3", "not UTF-8")
     writer.join(timeout=10)
     assert SessionStore(tmp_path / "data").list_sessions() == []
 
@@ -101,7 +92,7 @@ def test_fifo_with_a_good_csv_imports_reading_it_once(tmp_path: Path) -> None:
 
 def test_dev_zero_is_refused_at_once(tmp_path: Path) -> None:
     result, peak_mb = import_measured(Path("/dev/zero"), tmp_path / "data")
-    assert_refused(result, "/dev/zero line 1", "NUL")
+    assert_one_error_line(result, "/dev/zero line 1", "NUL")
     assert peak_mb < PEAK_RSS_LIMIT_MB
 
 
@@ -113,7 +104,7 @@ def test_a_header_then_300_mb_of_nuls_stays_in_bounded_memory(tmp_path: Path) ->
         handle.truncate(len(HEADER) + 300 * 2**20)
     # WHEN imported: refused at line 2, with a peak far below the file's size
     result, peak_mb = import_measured(garbage, tmp_path / "data")
-    assert_refused(result, "line 2", "NUL")
+    assert_one_error_line(result, "line 2", "NUL")
     assert peak_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {peak_mb:.0f} MB for a 300 MB file"
 
 
@@ -123,6 +114,6 @@ def test_300_mb_without_a_line_end_stays_in_bounded_memory(tmp_path: Path) -> No
     os.mkfifo(fifo)
     writer = feed_fifo(fifo, [HEADER, b"a,3,3,1,"] + [b"7" * 2**20] * 300)
     result, peak_mb = import_measured(fifo, tmp_path / "data")
-    assert_refused(result, "line 2", f"longer than {MAX_RECORD_CHARS >> 20} MiB")
+    assert_one_error_line(result, "line 2", f"longer than {MAX_RECORD_CHARS >> 20} MiB")
     assert peak_mb < PEAK_RSS_LIMIT_MB, f"peak RSS {peak_mb:.0f} MB"
     writer.join(timeout=30)

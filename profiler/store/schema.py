@@ -6,6 +6,8 @@ import sqlite3
 
 APP_ID = "tokenlat-tui"
 SCHEMA_VERSION = 2
+SQLITE_MAX_INTEGER = 2**63 - 1
+"""The largest INTEGER SQLite stores: values beyond it are refused before they reach a query."""
 
 _V1 = """
 CREATE TABLE store_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 
 from tui.commands.common import add_store_arguments
-
-SQLITE_MAX_INTEGER = 2**63 - 1
 """A larger LIMIT reaches SQLite as a 'datatype mismatch' that reads like a damaged store."""
 
 
@@ -20,6 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from profiler.errors import InputError
+    from profiler.store.schema import SQLITE_MAX_INTEGER
     from tui.commands.collect_run import print_sessions
     from tui.commands.common import open_store
 
