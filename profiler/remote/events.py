@@ -14,8 +14,12 @@ _BLANK_LINE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _WHITESPACE = b"\r\n \t"
 
 
-class SseParser:
-    """feed(bytes) -> [(first_byte_offset, data)] for each complete event with a data field."""
+class _FramedParser:
+    """feed(bytes) -> [(first_byte_offset, payload)] for each complete frame that carries a payload.
+
+    Subclasses say where a frame ends (`_boundary`) and what it carries (`_payload`); the buffer
+    and the body offsets that turn into arrival times are kept here, once.
+    """
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -24,30 +28,45 @@ class SseParser:
 
     def feed(self, data: bytes) -> list[tuple[int, str]]:
         buffer = self._buffer + data
-        events = []
+        events: list[tuple[int, str]] = []
         start = 0
-        while True:
-            match = _BLANK_LINE.search(buffer, start)
-            if match is None:
-                break
-            block = buffer[start:match.end()]
-            payload = self._data_of(block)
-            if payload is not None:
-                lead = len(block) - len(block.lstrip(_WHITESPACE))
-                events.append((self._buffer_offset + start + lead, payload))
-            start = match.end()
+        while (bounds := self._boundary(buffer, start)) is not None:
+            end, next_start = bounds
+            self._emit(events, buffer[start:end], start)
+            start = next_start
         self._buffer = buffer[start:]
         self._buffer_offset += start
         return events
 
     def finish(self) -> list[tuple[int, str]]:
-        """A last event the server closed the stream without terminating (no blank line)."""
+        """A last frame the server closed the stream without terminating."""
         block, self._buffer = self._buffer, b""
-        payload = self._data_of(block) if block.strip() else None
-        lead = len(block) - len(block.lstrip(_WHITESPACE))
-        return [(self._buffer_offset + lead, payload)] if payload is not None else []
+        events: list[tuple[int, str]] = []
+        self._emit(events, block, 0)
+        return events
 
-    def _data_of(self, block: bytes) -> str | None:
+    def _emit(self, events: list[tuple[int, str]], block: bytes, start: int) -> None:
+        payload = self._payload(block)
+        if payload is not None:
+            lead = len(block) - len(block.lstrip(_WHITESPACE))
+            events.append((self._buffer_offset + start + lead, payload))
+
+    def _boundary(self, buffer: bytes, start: int) -> tuple[int, int] | None:
+        """(end of the frame starting at `start`, where the next one starts), or None if incomplete."""
+        raise NotImplementedError
+
+    def _payload(self, block: bytes) -> str | None:
+        raise NotImplementedError
+
+
+class SseParser(_FramedParser):
+    """Events end at a blank line; their `data:` lines are the payload, ':' lines are comments."""
+
+    def _boundary(self, buffer: bytes, start: int) -> tuple[int, int] | None:
+        match = _BLANK_LINE.search(buffer, start)
+        return None if match is None else (match.end(), match.end())
+
+    def _payload(self, block: bytes) -> str | None:
         lines = []
         for line in block.decode("utf-8", errors="replace").splitlines():
             if line.startswith(":"):
@@ -59,35 +78,13 @@ class SseParser:
         return "\n".join(lines) if lines else None
 
 
-class NdjsonParser:
-    """feed(bytes) -> [(first_byte_offset, line)] for each complete non-empty line."""
+class NdjsonParser(_FramedParser):
+    """One JSON object per non-empty line."""
 
-    def __init__(self) -> None:
-        self._buffer = b""
-        self._buffer_offset = 0
-        self.comments = 0
+    def _boundary(self, buffer: bytes, start: int) -> tuple[int, int] | None:
+        end = buffer.find(b"\n", start)
+        return None if end < 0 else (end, end + 1)
 
-    def feed(self, data: bytes) -> list[tuple[int, str]]:
-        buffer = self._buffer + data
-        events = []
-        start = 0
-        while True:
-            end = buffer.find(b"\n", start)
-            if end < 0:
-                break
-            line = buffer[start:end]
-            stripped = line.lstrip(_WHITESPACE)
-            if stripped.strip():
-                events.append((self._buffer_offset + start + len(line) - len(stripped),
-                               stripped.strip().decode("utf-8", errors="replace")))
-            start = end + 1
-        self._buffer = buffer[start:]
-        self._buffer_offset += start
-        return events
-
-    def finish(self) -> list[tuple[int, str]]:
-        line, self._buffer = self._buffer, b""
-        stripped = line.lstrip(_WHITESPACE)
-        if not stripped.strip():
-            return []
-        return [(self._buffer_offset + len(line) - len(stripped), stripped.strip().decode("utf-8", errors="replace"))]
+    def _payload(self, block: bytes) -> str | None:
+        text = block.strip()
+        return text.decode("utf-8", errors="replace") if text else None
