@@ -108,3 +108,33 @@ def test_sigkill_mid_stream_leaves_the_tokens_that_arrived(tmp_path):
     assert 5 <= len(tokens) <= chunks
     assert [t["k"] for t in tokens] == list(range(1, len(tokens) + 1))
     assert tokens[0]["phase"] == "prefill" and {t["phase"] for t in tokens[1:]} == {"decode"}
+
+
+def test_two_remote_runs_and_every_command_in_loops_share_one_store(tmp_path):
+    """The remote writer (its own thread and connection per run) beside another remote run and the
+    `sessions`/`show`/`export`/`import`/`delete` loops of the store stress test: nothing lost."""
+    from test_store_concurrency import COLLECT_PROMPT, CommandLoops, check_store
+
+    data_dir, work = tmp_path / "store", tmp_path / "work"
+    work.mkdir()
+    pieces, requests = 150, 8  # ~3 s a run: the loops overlap it many times
+    loops = CommandLoops(data_dir, work).start()
+    try:
+        with ServerThread(streaming_app(pieces, 0.01)) as server:
+            runs = [subprocess.Popen([sys.executable, "-m", "tui", "collect", f"{COLLECT_PROMPT} remote {n}",
+                                      "--server", server.url, "--warmup", "0", "--concurrency", "4",
+                                      "--num-requests", str(requests), "--json"],
+                                     cwd=REPO_ROOT, env=cli_env(data_dir), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]
+            outputs = [run.communicate(timeout=300) for run in runs]
+    finally:
+        loops.finish()
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0, err
+        summary = json.loads(out)["run"]
+        assert summary["streams"] == summary["finished"] == requests and summary["tokens"] == requests * pieces
+    rows = read_only_query(store_path(data_dir), "SELECT status, tokens FROM sessions WHERE timing = 'arrival'")
+    assert len(rows) == 2 * requests and set(rows) == {("finished", pieces)}
+    assert loops.failures == [], loops.failures[:5]
+    assert all(loops.counts.get(name, 0) >= 2 for name in ("sessions", "export", "import")), loops.counts
+    check_store(data_dir)
