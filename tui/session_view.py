@@ -22,6 +22,18 @@ SUMMARY_FIELDS = [
 ]
 
 
+ARRIVAL_LABEL = "client arrival timing"
+"""What every view says beside a remote session's latencies: gaps between streamed chunks as the
+client saw them (network and server queueing included), not device time."""
+
+
+def timing_label(session: dict[str, Any]) -> str:
+    """'client arrival timing' for a remote (arrival-timed) session, '' for device-timed ones.
+
+    The one definition every latency view uses (table, live panel, detail, compare, CLI)."""
+    return ARRIVAL_LABEL if session.get("timing") == "arrival" else ""
+
+
 def efficiency_or_none(session: dict[str, Any]):
     """The session's measured-vs-floor `Efficiency`, or None when GPU or model is unknown.
 
