@@ -57,6 +57,10 @@ class FittedPredictor:
     def derived(self) -> dict[str, float]:
         return self.model.derived()
 
+    def terms(self):
+        """The fitted terms in natural units (`model.predictors.base.Term`)."""
+        return self.model.terms()
+
     # -- predicting
     def predict(self, input_tokens, context_sizes) -> np.ndarray:
         """ms per token for each (input tokens, context size); context <= input means the first token."""

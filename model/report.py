@@ -40,6 +40,8 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
         "intercept": finite_or_none(fitted.intercept),
         "coefficients": {name: finite_or_none(value) for name, value in fitted.coefficients.items()},
         "derived": {name: finite_or_none(value) for name, value in fitted.derived().items()},
+        # what the app shows: ms and ms per token, never Ridge's standardised units
+        "terms": [{**term.to_dict(), "value": finite_or_none(term.value)} for term in fitted.terms()],
     }
 
 

@@ -30,7 +30,7 @@ async def main(out: Path) -> None:
     from profiler.backends import BackendOptions, load_backend
     from profiler.store import SessionStore
     from tui.app import make_app
-    from tui.widgets.prediction_fit import SIDE_BY_SIDE, available_predictors
+    from tui.widgets.prediction_panel import SIDE_BY_SIDE, available_predictors
     from tui.widgets.sessions_table import SessionsTable
 
     out.mkdir(parents=True, exist_ok=True)

@@ -123,31 +123,97 @@ async def test_export_to_unwritable_path_notifies_and_keeps_running(tmp_path):
         assert app.is_running
 
 
-async def test_prediction_coefficients_equal_model_fit(tmp_path):
-    from model.fitted import fit_predictor
+def _fit_store(data_dir) -> SessionStore:
+    """Three prompts run twice each, with a spread: prompt-grouped folds differ from session-grouped
+    ones here, and a Ridge on decode tokens differs from one on every token."""
+    from seeded_sessions import Spec, seed_sessions
 
-    store = SessionStore(tmp_path / "data")
+    specs = [Spec(f"{prompt:02d}{repeat}00000-fit", f"prompt {prompt}", input_tokens=8 + 24 * prompt,
+                  seed=10 * prompt + repeat, day=1 + 2 * prompt + repeat)
+             for prompt in range(3) for repeat in range(2)]
+    return seed_sessions(SessionStore(data_dir), specs)
+
+
+@pytest.mark.slow  # runs `tokenlat-tui fit` in a subprocess
+async def test_prediction_errors_and_terms_equal_the_fit_command(tmp_path):
+    import json
+
+    from conftest import run_cli
+    from tui.widgets.prediction_panel import SIDE_BY_SIDE
+
+    # GIVEN six stored sessions: three prompts, each run twice
+    store = _fit_store(tmp_path / "data")
     app = make_app(store=store, backend=scripted())
     async with app.run_test(size=SIZE) as pilot:
-        for prompt in ("short", "a somewhat longer prompt", "the longest prompt of the three, by far"):
-            await set_settings(app, pilot, prompt=prompt, max_new_tokens=40)
-            await run_and_wait(app, pilot)
+        # WHEN every predictor is fitted side by side and ctrl+f refits
+        app.main.query_one("#predictor").value = SIDE_BY_SIDE
+        await pilot.pause()
+        await app.workers.wait_for_complete()
         await pilot.press("ctrl+f")
         await pilot.pause()
+        assert any(n.message.startswith("refitting on 6 sessions") for n in app._notifications)
         await app.workers.wait_for_complete()
         await pilot.pause()
         report = app.main.last_fit
-        ids = [s["id"] for s in store.list_sessions()]
-        assert sorted(report.session_ids) == sorted(ids)
-        frame = store.tokens_frame(ids)
-        expected = fit_predictor(frame[frame["phase"] == "decode"].reset_index(drop=True), "ridge")
-        ridge = report.fits[0]
-        assert ridge.name == "ridge"
-        assert ridge.coefficients == pytest.approx(expected.coefficients)
-        assert ridge.intercept == pytest.approx(expected.intercept)
-        assert ridge.mae is not None and ridge.rmse is not None
-        figures = str(app.main.query_one("#prediction-figures").render())
-        assert "Context_Size" in figures and "intercept" in figures
+        assert any(n.title == "fitted" and "held-out" in n.message for n in app._notifications)
+        figures = str(app.main.query_one("#prediction-text").render())
+    # THEN `tokenlat-tui fit --json` on the same sessions reports the same figures to the last digit
+    cli = run_cli("fit", "--json", *report.session_ids, data_dir=tmp_path / "data")
+    assert cli.returncode == 0, cli.stderr
+    expected = json.loads(cli.stdout)
+    assert sorted(report.session_ids) == sorted(expected["sessions"])
+    assert [fit.name for fit in report.fits] == ["ridge", "phase", "buckets"]
+    for fit in report.fits:
+        shown = json.loads(json.dumps(fit.figures))  # the JSON round trip the CLI's figures took
+        assert shown == expected["predictors"][fit.name], fit.name
+        assert shown["folds"] == 3  # one fold per prompt: repeats of a prompt are held out together
+    # and the panel shows them in natural units, labelled: ms for constants and per-token slopes
+    ridge = expected["predictors"]["ridge"]
+    intercept, per_context, _ = ridge["terms"]
+    assert intercept["name"] == "intercept" and per_context["name"] == "per context token"
+    assert f"{per_context['value']:.4g} ms" in figures
+    assert f"held-out MAE  {ridge['mae']:.4g} ms" in figures
+    # un-standardised: the natural terms predict what the standardised model predicts
+    fitted = report.fits[0]
+    contexts = report.curve_contexts[:3]
+    natural = [intercept["value"] + per_context["value"] * c + ridge["terms"][2]["value"] * report.input_tokens
+               for c in contexts]
+    assert natural == pytest.approx(fitted.curve[:3], rel=1e-9)
+
+
+async def test_side_by_side_figures_scroll_into_view_at_80x24(tmp_path):
+    from textual.containers import VerticalScroll
+
+    from tui.widgets.prediction_panel import SIDE_BY_SIDE
+
+    store = _fit_store(tmp_path / "data")
+    app = make_app(store=store, backend=scripted())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.main.query_one("#predictor").value = SIDE_BY_SIDE
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # GIVEN every predictor's figures, taller than the panel
+        text = str(app.main.query_one("#prediction-text").render())
+        assert all(f"\n{name}" in text for name in ("phase", "buckets")) and text.startswith("6 sessions")
+        figures = app.main.query_one("#prediction-figures", VerticalScroll)
+        # WHEN tab reaches the figures
+        for _ in range(30):
+            if app.focused is figures:
+                break
+            await pilot.press("tab")
+            await pilot.pause()
+        assert app.focused is figures
+        await pilot.pause(0.2)
+        # THEN the whole panel (figures and plot) is on the screen, and the figures scroll to the last predictor
+        panel = app.main.query_one("#prediction")
+        screen_height = app.screen.size.height
+        assert 0 <= panel.region.y and panel.region.bottom <= screen_height - 1
+        assert app.main.query_one("#prediction-plot").region.height >= 8
+        assert figures.max_scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert figures.scroll_y == figures.max_scroll_y
 
 
 @pytest.mark.slow

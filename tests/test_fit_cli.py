@@ -128,6 +128,13 @@ def test_a_saved_model_refuses_another_configuration(repeats_dir: Path, tmp_path
     assert json.loads(scored.stdout)["predictors"]["phase"]["mae"] < 0.5
     refusal = one_error_line(run_cli(repeats_dir, "fit", *ids_b, "--load", str(saved)))
     assert "won't predict for a different configuration" in refusal and "'model-a' vs 'model-b'" in refusal
+    # the table of a loaded model says what its figures are: none of these tokens was held out of its fit
+    table = run_cli(repeats_dir, "fit", *ids_a[:3], "--load", str(saved))
+    assert table.returncode == 0, table.stderr
+    assert "scored on every token" in table.stdout and "error on every token, ms" in table.stdout
+    assert "held-out" not in table.stdout
+    # and its terms come in natural units, as the app shows them
+    assert "per context token" in table.stdout and "in ms and ms per token" in table.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+
+
+@dataclass(frozen=True)
+class Term:
+    """A fitted term in natural units: what a reader compares across predictors.
+
+    `name` reads before the value and `unit` after it: "per context token 0.0100 ms" is a slope of
+    0.01 ms per context token; "decode fixed 4.2 ms" a constant. Never standardised units."""
+
+    name: str
+    value: float
+    unit: str = "ms"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "unit": self.unit}
 
 
 class LatencyPredictor(ABC):
@@ -37,6 +53,10 @@ class LatencyPredictor(ABC):
     @abstractmethod
     def intercept(self) -> float | None:
         """The constant term in ms, or None for a predictor without one."""
+
+    def terms(self) -> list[Term]:
+        """The fitted terms in natural units (ms, ms per token); none for a shape-free predictor."""
+        return []
 
     def derived(self) -> dict[str, float]:
         """Figures read off the terms in friendlier units (e.g. achieved bandwidth); none by default."""

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from model.frame import CONTEXT, INPUT, TARGET, first_token_mask, is_first_token
-from model.predictors.base import LatencyPredictor
+from model.predictors.base import LatencyPredictor, Term
 from model.robust_fit import nonnegative_huber
 
 FIRST_TOKEN = "First_Token"
@@ -110,6 +110,13 @@ class PhasePredictor(LatencyPredictor):
     @property
     def intercept(self) -> float:
         return float(self.decode_fixed_ms)
+
+    def terms(self) -> list[Term]:
+        slope = (Term("per context token", float(self.decode_slope)) if self.roofline is None
+                 else Term("per roofline ms", float(self.decode_slope)))
+        return [Term("decode fixed", float(self.decode_fixed_ms)), slope,
+                Term("first token fixed", float(self.first_fixed_ms)),
+                Term("1st, per input token", float(self.first_ms_per_input_token))]
 
     def derived(self) -> dict[str, float]:
         figures = {"decode_fixed_ms": self.decode_fixed_ms, "first_token_fixed_ms": self.first_fixed_ms}

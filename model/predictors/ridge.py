@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from model.frame import CONTEXT, INPUT, TARGET
-from model.predictors.base import LatencyPredictor
+from model.predictors.base import LatencyPredictor, Term
 
 FEATURES = [INPUT, CONTEXT]
 ALPHA = 1.0
@@ -53,6 +53,15 @@ class RidgePredictor(LatencyPredictor):
     @property
     def intercept(self) -> float:
         return self.scaled_intercept
+
+    def terms(self) -> list[Term]:
+        # un-standardised: prediction = scaled_intercept + sum(c * (x - mean) / scale), so the slope
+        # per token is c / scale and the constant absorbs every -c * mean / scale
+        per_token = self.scaled_coefficients / self.feature_scale
+        intercept = self.scaled_intercept - float(per_token @ self.feature_mean)
+        slopes = dict(zip(FEATURES, per_token))
+        return [Term("intercept", float(intercept)), Term("per context token", float(slopes[CONTEXT])),
+                Term("per input token", float(slopes[INPUT]))]
 
     def derived(self) -> dict[str, float]:
         # the same line in ms per token, which is what a reader can compare with other predictors

@@ -144,20 +144,15 @@ def _select_frame(args: argparse.Namespace):
 
 
 def _evaluate(frame, names: list[str], args: argparse.Namespace, roofline) -> dict:
-    from model.evaluation import evaluate_all
-    from model.frame import fingerprint
-    from model.report import fit_report
+    from model.session_fit import evaluate_sessions  # the app's prediction panel fits through it too
     from model.splits import default_train_max_context
 
-    extra = {}
     train_max = args.train_max_context
-    if args.protocol == "extrapolate":
-        train_max = default_train_max_context(frame) if train_max is None else train_max
-        extra = {"train_max_context": train_max, "test_max_context": args.test_max_context}
-    evaluations, floor = evaluate_all(frame, names, args.protocol, train_max_context=train_max,
-                                      test_max_context=args.test_max_context, roofline=roofline)
-    return fit_report(evaluations, floor, protocol=args.protocol, fingerprint=fingerprint(frame),
-                      sessions=list(dict.fromkeys(frame["Prompt_ID"])), tokens=len(frame), **extra)
+    if args.protocol == "extrapolate" and train_max is None:
+        train_max = default_train_max_context(frame)
+    _, report = evaluate_sessions(frame, names, args.protocol, train_max_context=train_max,
+                                  test_max_context=args.test_max_context, roofline=roofline)
+    return report
 
 
 def _load_saved(path: str):
@@ -202,7 +197,7 @@ def _print_table(report: dict, note: str | None) -> None:
                        f"{report['tokens']} tokens; {_protocol_line(report)}"))
     # the seed protocol's table is published to 4 decimals; elsewhere ms to 2 is plenty
     digits = 4 if report["protocol"] == "seed" else 2
-    errors = Table(title="held-out error, ms", title_justify="left")
+    errors = Table(title=_errors_title(report["protocol"]), title_justify="left")
     for header in ("predictor", "MAE", "RMSE", "MAPE", "p90 |err|", "p99 |err|", "first-token MAE", "decode MAE"):
         errors.add_column(header, justify="left" if header == "predictor" else "right")
     for name, figures in report["predictors"].items():
@@ -216,14 +211,19 @@ def _print_table(report: dict, note: str | None) -> None:
         console.print(Text("no noise floor: no prompt was run more than once on this configuration "
                            "(collect with --repeat 3)", style="dim"))
     terms = Table(title="fitted terms", title_justify="left")
-    for header in ("predictor", "intercept", "coefficients", "in other units"):
+    for header in ("predictor", "intercept", "coefficients", "in ms and ms per token"):
         terms.add_column(header, justify="right" if header == "intercept" else "left")
     for name, figures in report["predictors"].items():
         terms.add_row(name, _number(figures["intercept"], 4), _terms(figures["coefficients"]),
-                      _terms(figures.get("derived") or {}, signed=False))
+                      _natural_terms(figures))
     console.print(terms)
     if report.get("saved"):
         console.print(f"saved the {next(iter(report['predictors']))} model to {report['saved']}")
+
+
+def _errors_title(protocol: str) -> str:
+    # a saved model is scored on every token it is given: none of them was held out of its fit here
+    return "error on every token, ms" if protocol == "saved" else "held-out error, ms"
 
 
 def _protocol_line(report: dict) -> str:
@@ -248,6 +248,15 @@ def _metric_cells(overall: dict, by_phase: dict, digits: int) -> list[str]:
 
 def _terms(values: dict, signed: bool = True) -> str:
     return "\n".join(f"{name} {_number(value, 4, signed=signed)}" for name, value in values.items()) or "-"
+
+
+def _natural_terms(figures: dict) -> str:
+    """The terms as the app shows them (ms, ms per token), plus a roofline fit's bandwidth fraction."""
+    lines = [f"{t['name']} {_number(t['value'], 4)} {t['unit']}" for t in figures.get("terms") or []]
+    fraction = (figures.get("derived") or {}).get("achieved_bandwidth_fraction")
+    if fraction is not None:
+        lines.append(f"achieved bandwidth {fraction:.1%}")
+    return "\n".join(lines) or "-"
 
 
 def _number(value, digits: int, signed: bool = False) -> str:

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
+from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
 from profiler.errors import ProfilerError
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
@@ -24,7 +25,6 @@ from tui.screens.session_actions import SessionActions
 from tui.session_view import efficiency_or_none
 from tui.widgets.latency_panel import LatencyPanel
 from tui.widgets.model_bar import ModelBar
-from tui.widgets.prediction_fit import build_report, sessions_to_fit
 from tui.widgets.prediction_panel import PredictionPanel
 from tui.widgets.prompt_editor import PromptEditor
 from tui.widgets.sessions_table import SessionsTable
@@ -253,12 +253,14 @@ class MainScreen(SessionActions, Screen):
 
     # -- prediction
     def action_refit(self) -> None:
-        self.refit()
+        self.refit(announce=True)
 
     def on_prediction_panel_settings_changed(self, message: PredictionPanel.SettingsChanged) -> None:
         self.refit()
 
-    def refit(self) -> None:
+    def refit(self, announce: bool = False) -> None:
+        """Fit the marked sessions (else the highlighted one's configuration); `announce`: ctrl+f asked,
+        so say what is fitted and how it ended in notifications, not only in the panel."""
         table = self.query_one(SessionsTable)
         panel = self.query_one(PredictionPanel)
         sessions = list(table.sessions.values())
@@ -266,20 +268,33 @@ class MainScreen(SessionActions, Screen):
         ids, scope = sessions_to_fit(sessions, sorted(table.marked), reference)
         if not ids:
             panel.show_message("nothing to fit yet: finish a run, or mark sessions with space")
+            if announce:
+                self.notify("nothing to fit yet: finish a run, or mark sessions with space", severity="warning")
             return
         panel.show_message(f"fitting {scope}…")
-        self._fit_worker(ids, scope, panel.predictor, panel.horizon, panel.next_n)
+        if announce:
+            self.notify(f"refitting on {scope}…", timeout=2)
+        self._fit_worker(ids, scope, panel.predictors, panel.horizon, panel.next_n, announce)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
-    def _fit_worker(self, ids: list[str], scope: str, predictor: str, horizon: int, next_n: int) -> None:
+    def _fit_worker(self, ids: list[str], scope: str, predictors: list[str], horizon: int, next_n: int,
+                    announce: bool) -> None:
         try:
-            report = build_report(self.app.store, ids, scope, predictor, horizon=horizon, next_n=next_n)
+            report = build_report(self.app.store, ids, scope, predictors, horizon=horizon, next_n=next_n)
         except ProfilerError as exc:
-            self.app.call_from_thread(self.query_one(PredictionPanel).show_message, str(exc))
+            self.app.call_from_thread(self._show_fit_error, str(exc), announce)
             return
         # the fit thread is not the timing thread: waiting for the UI here costs nothing measured
-        self.app.call_from_thread(self._show_report, report)
+        self.app.call_from_thread(self._show_report, report, announce)
 
-    def _show_report(self, report) -> None:
+    def _show_fit_error(self, error: str, announce: bool) -> None:
+        self.query_one(PredictionPanel).show_message(error)
+        if announce:
+            self.notify(error, title="can't fit", severity="error")
+
+    def _show_report(self, report, announce: bool = False) -> None:
         self.last_fit = report
-        self.query_one(PredictionPanel).show_report(report)
+        panel = self.query_one(PredictionPanel)
+        panel.show_report(report)
+        if announce:
+            self.notify(panel.summary(report), title="fitted", timeout=4)

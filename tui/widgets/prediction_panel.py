@@ -1,4 +1,8 @@
-"""Predicted latency as context grows: the fitted terms, held-out error, and a plot over measurements."""
+"""Predicted latency as context grows: the fitted terms in ms, held-out error, and a plot over measurements.
+
+The figures are `model.session_fit.build_report`'s, the same fit and evaluation `tokenlat-tui fit`
+prints for the same sessions; this widget only lays them out.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,56 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import DescendantFocus
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 from textual_plotext import PlotextPlot
 
-from tui.widgets.prediction_fit import SEED_PREDICTOR, SIDE_BY_SIDE, FitReport, available_predictors
+from model.session_fit import FitReport
 
 DEFAULT_HORIZON = 4096
 DEFAULT_NEXT_N = 256
+SEED_PREDICTOR = "ridge"
+SIDE_BY_SIDE = "all"
+TERM_NAME_WIDTH = 20
+"""Term names are padded to this, so values line up in the 34-column figures box."""
 
 
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+def available_predictors() -> list[str]:
+    """Predictor names `model/` offers, the seed's Ridge first (names only: no numpy/pandas import here)."""
+    from model.predictor_names import PREDICTOR_NAMES
+
+    return [SEED_PREDICTOR] + [name for name in PREDICTOR_NAMES if name != SEED_PREDICTOR]
+
+
+def _ms(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g} ms"
+
+
+def figures_text(report: FitReport) -> Text:
+    """The figures column: what was fitted, then per predictor its terms and held-out error, all in ms."""
+    lines = Text()
+    lines.append(f"{report.scope}\n", style="bold")
+    lines.append(f"from context {report.current_context} (input {report.input_tokens})\n", style="dim")
+    if report.held_out_note:
+        lines.append(f"{report.held_out_note}\n", style="yellow")
+    else:
+        folds = next(iter(report.fits)).figures["folds"] if report.fits else 0
+        lines.append(f"held out: whole prompts, {folds} folds\n", style="dim")
+    for fit in report.fits:
+        lines.append(f"{fit.name}{' (seed study)' if fit.name == SEED_PREDICTOR else ''}\n", style="bold cyan")
+        for term in fit.figures["terms"]:
+            value = "—" if term["value"] is None else f"{term['value']:.4g}"
+            lines.append(f" {term['name']:<{TERM_NAME_WIDTH}}{value:>8} {term['unit']}\n")
+        if not fit.figures["terms"]:
+            lines.append(" no terms: medians per context bucket\n", style="dim")
+        if not report.held_out_note:
+            lines.append(f" held-out MAE  {_ms(fit.mae)}\n")
+            lines.append(f" held-out RMSE {_ms(fit.rmse)}\n")
+        lines.append(f" next {report.next_n} tokens ≈ {fit.next_tokens_ms / 1000:.2f} s\n", style="bold")
+    lines.rstrip()
+    return lines
 
 
 class PredictionPanel(Vertical):
@@ -39,12 +80,24 @@ class PredictionPanel(Vertical):
             yield Label("next N")
             yield Input(str(DEFAULT_NEXT_N), id="next-n", type="integer")
         with Horizontal(id="prediction-body"):
-            yield Static("ctrl+f fits", id="prediction-figures")
+            # focusable and scrolling: "all, side by side" is taller than the box, and tab reaches it
+            with VerticalScroll(id="prediction-figures"):
+                yield Static("ctrl+f fits", id="prediction-text")
             yield PlotextPlot(id="prediction-plot")
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        # in the one-column layout (80x24) focus alone scrolls just the focused line into view:
+        # bring the whole panel, figures and plot, onto the screen
+        self.scroll_visible(animate=False)
 
     @property
     def predictor(self) -> str:
         return str(self.query_one("#predictor", Select).value)
+
+    @property
+    def predictors(self) -> list[str]:
+        """The predictors to fit: the one chosen, or every one for side by side."""
+        return available_predictors() if self.predictor == SIDE_BY_SIDE else [self.predictor]
 
     def _int(self, widget_id: str, default: int) -> int:
         try:
@@ -66,28 +119,25 @@ class PredictionPanel(Vertical):
         self.post_message(self.SettingsChanged())
 
     def show_message(self, text: str) -> None:
-        self.query_one("#prediction-figures", Static).update(Text(text))
+        self.query_one("#prediction-text", Static).update(Text(text))
         plot = self.query_one("#prediction-plot", PlotextPlot)
         plot.plt.clear_data()
         plot.refresh()
 
-    def show_report(self, report: FitReport) -> None:
-        lines = Text()
-        lines.append(f"{report.scope}\n", style="bold")
-        lines.append(f"from context {report.current_context} (input {report.input_tokens})\n", style="dim")
-        for fit in report.fits:
-            lines.append(f"{fit.name}\n", style="bold cyan")
-            for name, value in fit.coefficients.items():
-                lines.append(f" {name} {_fmt(value, 4)}\n")
-            lines.append(f" intercept {_fmt(fit.intercept, 4)}\n")
-            lines.append(f" held out: MAE {_fmt(fit.mae)} RMSE {_fmt(fit.rmse)}\n")
-            lines.append(f" next {report.next_n} tokens ≈ {fit.next_tokens_ms / 1000:.2f} s\n", style="bold")
-        self.query_one("#prediction-figures", Static).update(lines)
+    @staticmethod
+    def summary(report: FitReport) -> str:
+        """One line for the refit notification."""
+        if report.held_out_note:
+            return f"fitted {report.scope}; {report.held_out_note}"
+        errors = ", ".join(f"{fit.name} MAE {_ms(fit.mae)}" for fit in report.fits)
+        return f"fitted {report.scope}: held-out {errors}"
 
+    def show_report(self, report: FitReport) -> None:
+        self.query_one("#prediction-text", Static).update(figures_text(report))
         plot = self.query_one("#prediction-plot", PlotextPlot)
         plt = plot.plt
         plt.clear_data()
-        plt.title("ms/token vs context")
+        plt.title("ms per token vs context")
         plt.scatter(report.measured_contexts, report.measured_ms, marker="dot", label="measured")
         for fit in report.fits:
             plt.plot(report.curve_contexts, fit.curve, label=fit.name)
