@@ -120,6 +120,11 @@ class EngineClient:
     def run(self, prompt: str, settings) -> None:
         self._send({"type": "run", "prompt": prompt, "settings": settings_to_dict(settings)})
 
+    def run_remote(self, prompt: str, settings, remote) -> None:
+        """Run against a server (`RemoteOptions`); the API key is read by the engine from its environment."""
+        self._send({"type": "run_remote", "prompt": prompt, "settings": settings_to_dict(settings),
+                    "remote": asdict(remote)})
+
     def stop(self) -> None:
         self._send({"type": "stop"})
 
@@ -179,6 +184,9 @@ class InProcessEngine:
 
     def run(self, prompt: str, settings) -> None:
         self.engine.run(prompt, settings_to_dict(settings))
+
+    def run_remote(self, prompt: str, settings, remote) -> None:
+        self.engine.run_remote(prompt, settings_to_dict(settings), asdict(remote))
 
     def stop(self) -> None:
         self.engine.stop()

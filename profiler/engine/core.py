@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable
 
 from profiler.collect import Collector, RunObserver, SessionOutcome, check_prompts
 from profiler.engine.events import EventStream
@@ -71,6 +71,8 @@ class Engine:
                 self.encode(command.get("text", ""), command.get("request"))
             elif kind == "run":
                 self.run(command["prompt"], command.get("settings") or {})
+            elif kind == "run_remote":
+                self.run_remote(command["prompt"], command.get("settings") or {}, command["remote"])
             elif kind == "stop":
                 self.stop()
             elif kind == "detach":
@@ -134,13 +136,35 @@ class Engine:
             self.events.emit({"type": "run_refused", "error": str(exc)})
             return
         self.events.sample_source = lambda: collector.sampler.latest if collector.sampler is not None else None
-        self._run_thread = threading.Thread(target=self._run, args=(collector, prompt), name="engine-run")
+        self._start_run(lambda: collector.run([prompt]))
+
+    def run_remote(self, prompt: str, settings: dict[str, Any], remote: dict[str, Any]) -> None:
+        """A server streams the tokens (no local model needed): see remote_run.py."""
+        from profiler.engine.remote_run import remote_options, run_remote
+
+        if self.running:
+            self.events.emit({"type": "run_refused", "error": "a run is already active"})
+            return
+        try:
+            run_settings = settings_from_dict(settings)
+            run_settings.validate()
+            check_prompts([prompt])
+            options = remote_options(remote)
+        except ProfilerError as exc:
+            self.events.emit({"type": "run_refused", "error": str(exc)})
+            return
+        self.cancel = cancel = threading.Event()
+        self.events.sample_source = None  # the server's device isn't ours to sample
+        self._start_run(lambda: run_remote(options, self.store, self.events, run_settings, prompt, cancel))
+
+    def _start_run(self, work: Callable[[], Any]) -> None:
+        self._run_thread = threading.Thread(target=self._run, args=(work,), name="engine-run")
         self._run_thread.start()
 
-    def _run(self, collector: Collector, prompt: str) -> None:
+    def _run(self, work: Callable[[], Any]) -> None:
         error = None
         try:
-            collector.run([prompt])
+            work()
         except Exception as exc:  # noqa: BLE001 - the session is already marked failed; the engine lives on
             error = first_line(exc)
         finally:

@@ -48,6 +48,10 @@ class EventStream:
         """Called on the timing thread: one atomic append, nothing else."""
         self._items.append(record)
 
+    def session_token(self, session_id: str, record: TokenRecord) -> None:
+        """A token of one of several sessions streaming at once (a remote run): it names its session."""
+        self._items.append((session_id, record))
+
     def emit(self, event: dict[str, Any]) -> None:
         """A low-rate event (load progress, a session starting or ending): sent promptly, in order."""
         self._items.append(event)
@@ -71,25 +75,32 @@ class EventStream:
 
     def _drain(self) -> None:
         items = self._items
-        batch: list[list] = []
+        # tokens by session since the last control event: concurrent streams interleave token by
+        # token, and one event per session per drain keeps the writes as few as for one stream
+        batches: dict[str | None, list[list]] = {}
         while items:
             item = items.popleft()
             if isinstance(item, TokenRecord):
-                batch.append(token_to_list(item))
+                batches.setdefault(self._session_id, []).append(token_to_list(item))
                 continue
-            if batch:
-                self._send_tokens(batch)
-                batch = []
+            if isinstance(item, tuple):
+                batches.setdefault(item[0], []).append(token_to_list(item[1]))
+                continue
+            self._send_batches(batches)
             if item.get("type") == "session_started":
                 self._session_id = item["session_id"]
             self._send(item)
-        if batch:
-            self._send_tokens(batch)
+        self._send_batches(batches)
 
-    def _send_tokens(self, batch: list[list]) -> None:
+    def _send_batches(self, batches: dict[str | None, list[list]]) -> None:
+        for session_id, batch in batches.items():
+            self._send_tokens(batch, session_id)
+        batches.clear()
+
+    def _send_tokens(self, batch: list[list], session_id: str | None) -> None:
         source = self.sample_source
         sample = source() if source is not None else None
-        self._send({"type": "tokens", "session_id": self._session_id, "records": batch, "sample": sample})
+        self._send({"type": "tokens", "session_id": session_id, "records": batch, "sample": sample})
 
     def _send(self, event: dict[str, Any]) -> None:
         if self.broken:

@@ -8,6 +8,8 @@ Commands (client -> engine):
   load {options}             load a backend from BackendOptions fields (once; later loads are refused)
   encode {text, request}     count the prompt's tokens -> `encoded`
   run {prompt, settings}     run a collection with RunSettings fields -> session_* / tokens / run_finished
+  run_remote {prompt, settings, remote}   the same against a server (RemoteOptions fields; no model
+                             needs loading): one session per stream, grouped by run id (remote_run.py)
   stop {}                    cancel the current run between tokens (it is stored `interrupted`)
   detach {policy}            the client leaves on purpose: "finish" the current run, or "stop" it; then exit
 Events (engine -> client):
@@ -18,7 +20,9 @@ Events (engine -> client):
   encoded {request, count}
   run_refused {error}        a run that could not start (a prompt too long for the model, ...)
   session_started {session_id, input_tokens, warmup, max_new_tokens}
-  tokens {session_id, records}   a batch of TokenRecord fields, coalesced (see events.py)
+                             (+ timing "arrival", run_id, concurrency for a remote run's streams)
+  tokens {session_id, records}   a batch of TokenRecord fields, coalesced (see events.py); with
+                             replace: true, a remote stream's stored tokens replacing the provisional ones
   session_ended {session_id, status, error, warmup, tokens}
   run_finished {error}
   error {error}              a command the engine could not understand

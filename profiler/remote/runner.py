@@ -66,6 +66,8 @@ class RemoteRun:
         self.store = store
         self.settings = settings
         self.cancel = cancel or threading.Event()
+        self.observer = observer
+        """A `RemoteObserver` (the app's engine), called on the sink's thread, never on the event loop."""
         self.run_id = str(uuid.uuid4())
         self.abort: str | None = None
         """The first connect/HTTP error: every later request would fail the same way, so none is sent."""
@@ -85,7 +87,7 @@ class RemoteRun:
     def run(self, prompts: list[str]) -> RunReport:
         check_prompts(prompts)
         warmups, measured = self._plan(prompts)
-        self.sink = StoreSink(self.store)
+        self.sink = StoreSink(self.store, self.observer)
         self.sink.begin_run(self.run_id, {"settings": asdict(self.settings), "remote": self.options.describe(),
                                           "prompts": len(prompts)})
         switch = sys.getswitchinterval()
@@ -213,7 +215,7 @@ class RemoteRun:
         if result.error_kind in (CONNECT, HTTP) and self.abort is None:
             self.abort = result.error
         self._results.append((key, request, result))
-        sink.end(key, result.status, result.error, self._finalizer(request, result))
+        sink.end(key, result.status, result.error, self._finalizer(request, result), result.facts.finish_reason)
 
     def _finalizer(self, request: _Request, result: StreamResult):
         tokenizer = self.backend.tokenizer

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from profiler.collect import SessionOutcome
 from profiler.records import SessionMeta, TokenRecord
 from profiler.remote.accounting import TokenDeriver
 from profiler.store import SessionStore
@@ -35,6 +36,9 @@ class _Open:
     live: bool = True
     """Every content chunk so far carried its own token count, so tokens can be written as they come."""
     live_tokens: int = 0
+    warmup: bool = False
+    shown: TokenDeriver | None = None
+    """Provisional tokens for an observer (a live view): a chunk the server didn't count counts one."""
 
 
 Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
@@ -43,10 +47,16 @@ updates). Counting tokens (maybe with a tokenizer) and deriving latencies stay o
 
 
 class StoreSink:
-    """Owns every SessionWriter of a run. Methods are called from the event loop and only enqueue."""
+    """Owns every SessionWriter of a run. Methods are called from the event loop and only enqueue.
 
-    def __init__(self, store: SessionStore) -> None:
+    An `observer` (a `RemoteObserver`: the app's engine) is called on this thread, never on the loop:
+    session_started, token (provisional, as chunks arrive), tokens_final (what was stored once the
+    stream ended and its tokens were counted), session_ended.
+    """
+
+    def __init__(self, store: SessionStore, observer=None) -> None:
         self.store = store
+        self.observer = observer
         self._queue: collections.deque = collections.deque()  # append/popleft are atomic: no lock, no wake-up
         self._stop = threading.Event()
         self._open: dict[int, _Open] = {}
@@ -69,8 +79,9 @@ class StoreSink:
         """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections); arrival_ms since the request was sent."""
         self._queue.append(("chunk", key, row, prompt_tokens, wall_at_sent))
 
-    def end(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
-        self._queue.append(("end", key, status, error, finalize))
+    def end(self, key: int, status: str, error: str | None, finalize: Finalizer | None,
+            stop_reason: str | None = None) -> None:
+        self._queue.append(("end", key, status, error, finalize, stop_reason))
 
     def end_run(self, run_id: str, summary: dict[str, Any]) -> None:
         self._queue.append(("run_end", run_id, summary))
@@ -116,16 +127,19 @@ class StoreSink:
             _, key, meta, run_id, remote = message
             writer = self.store.begin_session(meta)
             self.session_ids[key] = writer.session_id
-            self._open[key] = _Open(writer, remote)
+            self._open[key] = _Open(writer, remote, warmup=meta.warmup)
             mark_remote(self._connection(), writer.session_id, run_id)
+            self._tell("session_started", writer.session_id, meta)
         elif kind == "chunk":
             _, key, row, prompt_tokens, wall_at_sent = message
             entry = self._open[key]
             entry.chunks.append((entry.writer.session_id, *row))
             self._live_tokens(entry, row, prompt_tokens, wall_at_sent)
+            if self.observer is not None:
+                self._show(entry, row, prompt_tokens, wall_at_sent)
         elif kind == "end":
-            _, key, status, error, finalize = message
-            self._finish(key, status, error, finalize)
+            _, key, status, error, finalize, stop_reason = message
+            self._finish(key, status, error, finalize, stop_reason)
         elif kind == "run_end":
             end_run(self._connection(), message[1], message[2])
 
@@ -145,6 +159,25 @@ class StoreSink:
             entry.writer.add_token(record)
             entry.live_tokens += 1
 
+    def _show(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
+        _n, arrival_ms, _gap, tokens, content, text, gcs = row
+        if not content:
+            return
+        if entry.shown is None:
+            entry.shown = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
+        session_id = entry.writer.session_id
+        for record in entry.shown.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs):
+            self._tell("token", session_id, record)
+
+    def _tell(self, hook: str, *args) -> None:
+        """An observer that fails is dropped: a view's trouble must never stop the store being written."""
+        if self.observer is None:
+            return
+        try:
+            getattr(self.observer, hook)(*args)
+        except Exception:  # noqa: BLE001
+            self.observer = None
+
     def _flush_all(self) -> None:
         rows = [row for entry in self._open.values() for row in entry.chunks]
         if rows:
@@ -155,7 +188,8 @@ class StoreSink:
             if entry.live_tokens:
                 entry.writer.flush()
 
-    def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None) -> None:
+    def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None,
+                stop_reason: str | None = None) -> None:
         entry = self._open.pop(key)
         session_id = entry.writer.session_id
         tokens, remote, updates = finalize() if finalize else (None, {}, {})
@@ -173,6 +207,10 @@ class StoreSink:
         for record in tokens or []:
             entry.writer.add_token(record)
         entry.writer.finish(status, error)
+        if tokens is not None:
+            self._tell("tokens_final", session_id, tokens)
+        count = 0 if entry.warmup else len(tokens) if tokens is not None else entry.live_tokens
+        self._tell("session_ended", SessionOutcome(session_id, status, stop_reason, entry.warmup, count, error))
 
     def _close_all(self) -> None:
         try:
