@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import field, make_dataclass
 from typing import Any
+
+from profiler.session_fields import META_FIELDS, SUMMARY_FIELDS, TOKEN_FIELDS, Field
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -30,63 +32,31 @@ def iso_from_unix(seconds: float) -> str:
     return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).isoformat(timespec="microseconds")
 
 
-@dataclass(slots=True)
-class TokenRecord:
-    """One generated token and how long it took."""
-
-    k: int
-    """1-based token index; k = 1 is the first token and includes prompt processing."""
-    context_size: int
-    """Tokens visible when predicting this token: input tokens + k - 1."""
-    latency_ms: float
-    """forward + sampling + the host sync that yields the token id."""
-    phase: str
-    """`prefill` for k = 1, else `decode`."""
-    token_id: int | None
-    token_text: str
-    wall_time: float
-    """Unix seconds when the token was produced (aligns tokens with system metrics)."""
-    forward_ms: float | None = None
-    sample_ms: float | None = None
-    gc_collections: int = 0
-    """Garbage collections that ran inside this token's timed interval."""
-    gc_ms: float = 0.0
+def _dataclass_of(name: str, fields_: tuple[Field, ...], doc: str, **options: Any):
+    """A dataclass with one attribute per field of the table, in its order, typed and defaulted as it says."""
+    spec = []
+    for f in fields_:
+        if f.json:
+            default = field(default_factory=dict, metadata={"doc": f.doc})
+        elif f.required:
+            default = field(metadata={"doc": f.doc})
+        else:
+            default = field(default=f.default, metadata={"doc": f.doc})
+        spec.append((f.name, f.type, default))
+    cls = make_dataclass(name, spec, **options)
+    cls.__module__ = __name__  # where pickle and repr() find it
+    cls.__doc__ = doc
+    return cls
 
 
-@dataclass
-class SessionMeta:
-    """What is known about a session when it starts: what ran, on what, with which settings."""
-
-    prompt: str
-    input_tokens: int
-    model: str
-    model_label: str = ""
-    quant: str = "none"
-    dtype: str = ""
-    device: str = ""
-    backend: str = "huggingface"
-    batch_size: int = 1
-    attn: str = ""
-    gpu_name: str = ""
-    warmup: bool = False
-    repeat_index: int = 0
-    settings: dict[str, Any] = field(default_factory=dict)
-    environment: dict[str, Any] = field(default_factory=dict)
-    source: str = "collect"
-
-
-@dataclass
-class SessionSummary:
-    """Headline figures of a session, stored with it so listing 10k sessions stays instant."""
-
-    tokens: int
-    ttft_ms: float | None
-    decode_p50_ms: float | None
-    decode_p95_ms: float | None
-    decode_p99_ms: float | None
-    decode_mean_ms: float | None
-    tokens_per_s: float | None
-    """Per-sequence decode throughput: 1000 / mean decode ms (TPOT)."""
+# The fields themselves are listed, with what each means, in profiler/session_fields.py.
+TokenRecord = _dataclass_of("TokenRecord", TOKEN_FIELDS, "One generated token and how long it took.", slots=True)
+SessionMeta = _dataclass_of(
+    "SessionMeta", META_FIELDS,
+    "What is known about a session when it starts: what ran, on what, with which settings, in which run or sweep.")
+SessionSummary = _dataclass_of(
+    "SessionSummary", SUMMARY_FIELDS,
+    "Headline figures of a session, stored with it so listing 10k sessions stays instant.")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 APP_ID = "tokenlat-tui"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest INTEGER SQLite stores: values beyond it are refused before they reach a query."""
 
@@ -114,8 +114,47 @@ CREATE TABLE remote_sessions (
 )
 """
 
+# Batched runs, sweeps and configurations (issue 12): which sequence of a batch a session is and
+# when it produced EOS, the sweep cell it belongs to, the fingerprint of the configuration that
+# determines its speed, compilation time and peak memory kept apart from any token; what kind of
+# run groups sessions; sweeps and their cells (written by profiler/store/sweeps.py).
+_V3 = """
+ALTER TABLE sessions ADD COLUMN batch_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sessions ADD COLUMN eos_k INTEGER;
+ALTER TABLE sessions ADD COLUMN sweep_id TEXT;
+ALTER TABLE sessions ADD COLUMN cell TEXT;
+ALTER TABLE sessions ADD COLUMN config TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN compile_ms REAL;
+ALTER TABLE sessions ADD COLUMN peak_memory_mb REAL;
+CREATE INDEX sessions_sweep ON sessions(sweep_id, cell);
+ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'remote';
+CREATE TABLE sweeps (
+    id TEXT PRIMARY KEY,
+    started TEXT NOT NULL,
+    ended TEXT,
+    status TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    pid INTEGER,
+    host TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE sweep_cells (
+    sweep_id TEXT NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,
+    cell TEXT NOT NULL,
+    repeat INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    run_id TEXT,
+    started TEXT,
+    ended TEXT,
+    PRIMARY KEY (sweep_id, cell, repeat)
+)
+"""
+
 # MIGRATIONS[n] takes a store at version n to n + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
 
 
 def migrate(conn: sqlite3.Connection, current: int) -> None:

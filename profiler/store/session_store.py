@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError, StoreError
-from profiler.records import INTERRUPTED, RUNNING, SessionMeta, TokenRecord
+from profiler.records import FINISHED, INTERRUPTED, RUNNING, SessionMeta, TokenRecord
 from profiler.store.connection import open_connection
 from profiler.store.failures import damaged_message
 from profiler.store.location import store_path
 from profiler.store.owner import GONE, owner_state
+from profiler.store.session_rows import (LISTED_COLUMNS, SUMMARY_ASSIGNMENTS, SUMMARY_NAMES, TOKEN_COLUMNS,
+                                         TOKEN_INSERT, insert_session, session_from_row, summary_values, token_row)
 from profiler.store.transaction import write_transaction
 from profiler.store.writer import SessionWriter, finalize_session, summary_from_db
 
-SESSION_LIST_COLUMNS = (
-    "id, status, started, ended, prompt, input_tokens, warmup, repeat_index, model, model_label, quant, dtype,"
-    " device, backend, batch_size, attn, gpu_name, source, host, pid, error, tokens, ttft_ms, decode_p50_ms,"
-    " decode_p95_ms, decode_p99_ms, decode_mean_ms, tokens_per_s"
-)
+SESSION_LIST_COLUMNS = ", ".join(LISTED_COLUMNS)
 
 
 def print_notice(text: str) -> None:
@@ -132,29 +130,14 @@ class SessionStore:
                 session_id = overrides["id"]
                 if conn.execute("SELECT 1 FROM sessions WHERE id=?", (session_id,)).fetchone():
                     raise InputError(f"session {session_id} is already in the store; nothing imported")
-                conn.execute(
-                    "INSERT INTO sessions (id, status, started, ended, prompt, input_tokens, warmup, repeat_index,"
-                    " model, model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings,"
-                    " environment, source, timing) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (session_id, overrides.get("status", "finished"), overrides["started"], overrides.get("ended"),
-                     meta.prompt, meta.input_tokens, int(meta.warmup), meta.repeat_index, meta.model,
-                     meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend, meta.batch_size, meta.attn,
-                     meta.gpu_name, json.dumps(meta.settings, default=str), json.dumps(meta.environment, default=str),
-                     meta.source, overrides.get("timing", "device")),
-                )
-                conn.executemany(
-                    "INSERT INTO tokens (session_id, k, context_size, latency_ms, phase, token_id, token_text,"
-                    " wall_time, forward_ms, sample_ms, gc_collections, gc_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(session_id, t.k, t.context_size, t.latency_ms, t.phase, t.token_id, t.token_text, t.wall_time,
-                      t.forward_ms, t.sample_ms, t.gc_collections, t.gc_ms) for t in tokens],
-                )
+                if "timing" in overrides:
+                    meta = replace(meta, timing=overrides["timing"])
+                insert_session(conn, session_id, meta, status=overrides.get("status", FINISHED),
+                               started=overrides["started"], ended=overrides.get("ended"))
+                conn.executemany(TOKEN_INSERT, [token_row(session_id, token) for token in tokens])
                 summary = summary_from_db(conn, session_id)
-                conn.execute(
-                    "UPDATE sessions SET tokens=?, ttft_ms=?, decode_p50_ms=?, decode_p95_ms=?, decode_p99_ms=?,"
-                    " decode_mean_ms=?, tokens_per_s=? WHERE id=?",
-                    (summary.tokens, summary.ttft_ms, summary.decode_p50_ms, summary.decode_p95_ms,
-                     summary.decode_p99_ms, summary.decode_mean_ms, summary.tokens_per_s, session_id),
-                )
+                conn.execute(f"UPDATE sessions SET {SUMMARY_ASSIGNMENTS} WHERE id=?",
+                             (*summary_values(summary), session_id))
                 ids.append(session_id)
         return ids
 
@@ -172,11 +155,8 @@ class SessionStore:
             sql += f" LIMIT {int(limit)}"
         cursor = conn.execute(sql)
         names = [d[0] for d in cursor.description]
-        sessions = [dict(zip(names, row)) for row in cursor.fetchall()]
+        sessions = [session_from_row(names, row) for row in cursor.fetchall()]
         for session in sessions:
-            session["warmup"] = bool(session["warmup"])
-            if with_environment:
-                session["environment"] = json.loads(session["environment"] or "{}")
             _add_live_summary(conn, session)
         return sessions
 
@@ -205,17 +185,13 @@ class SessionStore:
         row = cursor.fetchone()
         if row is None:
             raise InputError(f"no session {session_id!r} in {self.path}")
-        session = dict(zip([d[0] for d in cursor.description], row))
-        session["warmup"] = bool(session["warmup"])
-        session["settings"] = json.loads(session["settings"] or "{}")
-        session["environment"] = json.loads(session["environment"] or "{}")
+        session = session_from_row([d[0] for d in cursor.description], row)
         _add_live_summary(conn, session)
         return session
 
     def session_tokens(self, session_id: str) -> list[dict[str, Any]]:
-        cursor = self._connection().execute(
-            "SELECT k, context_size, latency_ms, phase, token_id, token_text, wall_time, forward_ms, sample_ms,"
-            " gc_collections, gc_ms FROM tokens WHERE session_id=? ORDER BY k", (session_id,))
+        cursor = self._connection().execute(f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE session_id=? ORDER BY k",
+                                            (session_id,))
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
@@ -252,5 +228,4 @@ def _add_live_summary(conn: sqlite3.Connection, session: dict[str, Any]) -> None
     if session["status"] != RUNNING:
         return
     summary = summary_from_db(conn, session["id"])
-    session.update({key: getattr(summary, key) for key in (
-        "tokens", "ttft_ms", "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms", "tokens_per_s")})
+    session.update(zip(SUMMARY_NAMES, summary_values(summary)))

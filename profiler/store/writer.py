@@ -7,29 +7,26 @@ timed interval, so flushing never inflates a measured latency.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from profiler.errors import StoreError
 from profiler.records import (DECODE, FAILED, FINISHED, PREFILL, RUNNING, SessionMeta, TokenRecord, summarize,
                               utc_now_iso)
 from profiler.store.connection import open_connection
 from profiler.store.owner import process_start_time
+from profiler.store.session_rows import (ENDED_FIELDS, SUMMARY_ASSIGNMENTS, TOKEN_INSERT, insert_session,
+                                         summary_values, token_row)
 from profiler.store.transaction import write_transaction
 
 FLUSH_EVERY_TOKENS = 64
 FLUSH_EVERY_S = 0.25
 
-_TOKEN_INSERT = (
-    "INSERT INTO tokens (session_id, k, context_size, latency_ms, phase, token_id, token_text, wall_time,"
-    " forward_ms, sample_ms, gc_collections, gc_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 _METRIC_INSERT = (
     "INSERT INTO metrics (session_id, wall_time, gpu_util, gpu_mem_mb, gpu_temp_c, sm_clock_mhz, power_w,"
     " throttle_reasons, cpu_util, rss_mb) VALUES (?,?,?,?,?,?,?,?,?,?)"
@@ -51,16 +48,9 @@ class SessionWriter:
         self.started = utc_now_iso()
         pid = os.getpid()
         try:
-            self._write(
-                "INSERT INTO sessions (id, status, started, prompt, input_tokens, warmup, repeat_index, model,"
-                " model_label, quant, dtype, device, backend, batch_size, attn, gpu_name, settings, environment,"
-                " source, host, pid, pid_started) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                [(self.session_id, RUNNING, self.started, meta.prompt, meta.input_tokens, int(meta.warmup),
-                  meta.repeat_index, meta.model, meta.model_label, meta.quant, meta.dtype, meta.device, meta.backend,
-                  meta.batch_size, meta.attn, meta.gpu_name, json.dumps(meta.settings, default=str),
-                  json.dumps(meta.environment, default=str), meta.source, socket.gethostname(), pid,
-                  process_start_time(pid))],
-            )
+            with write_transaction(self._conn):
+                insert_session(self._conn, self.session_id, meta, status=RUNNING, started=self.started,
+                               host=socket.gethostname(), pid=pid, pid_started=process_start_time(pid))
         except BaseException:
             self._conn.close()
             self._closed = True
@@ -70,11 +60,7 @@ class SessionWriter:
         self._metrics_source = source
 
     def add_token(self, record: TokenRecord) -> None:
-        self._pending_tokens.append((
-            self.session_id, record.k, record.context_size, record.latency_ms, record.phase, record.token_id,
-            record.token_text, record.wall_time, record.forward_ms, record.sample_ms, record.gc_collections,
-            record.gc_ms,
-        ))
+        self._pending_tokens.append(token_row(self.session_id, record))
 
     def flush_if_due(self) -> bool:
         if len(self._pending_tokens) >= FLUSH_EVERY_TOKENS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
@@ -88,15 +74,19 @@ class SessionWriter:
         if tokens or metrics:
             with write_transaction(self._conn):
                 if tokens:
-                    self._conn.executemany(_TOKEN_INSERT, tokens)
+                    self._conn.executemany(TOKEN_INSERT, tokens)
                 if metrics:
                     self._conn.executemany(_METRIC_INSERT, [(self.session_id, *m) for m in metrics])
             # cleared only after COMMIT: an interrupted flush is retried by finish()
             self._pending_tokens = []
         self._last_flush = time.monotonic()
 
-    def finish(self, status: str = FINISHED, error: str | None = None) -> None:
+    def finish(self, status: str = FINISHED, error: str | None = None, *, eos_k: int | None = None,
+               compile_ms: float | None = None, peak_memory_mb: float | None = None) -> None:
         """Flush what's left, then mark the session with its final status and summary.
+
+        `eos_k`, `compile_ms` and `peak_memory_mb`, when given, are stored with it (they may only be
+        known at the end: when the sequence produced EOS, how much memory the run peaked at).
 
         If the store can't be written any more (disk full, made read-only), the session is still
         ended as well as it can be: tokens not yet flushed are given up, the session is marked
@@ -116,7 +106,8 @@ class SessionWriter:
                 status = FAILED if status == FINISHED else status
                 error = error or str(exc)
             try:
-                summary = finalize_session(self._conn, self.session_id, status, error)
+                ended_fields = {"eos_k": eos_k, "compile_ms": compile_ms, "peak_memory_mb": peak_memory_mb}
+                summary = finalize_session(self._conn, self.session_id, status, error, ended_fields=ended_fields)
                 outcome = f"session {self.session_id[:8]} saved as {status} with {summary.tokens} tokens"
             except StoreError as exc:
                 problem = problem or exc
@@ -128,14 +119,13 @@ class SessionWriter:
         if problem is not None:
             raise StoreError(f"{problem}; {outcome}") from problem
 
-    def _write(self, sql: str, rows: list[tuple]) -> None:
-        with write_transaction(self._conn):
-            self._conn.executemany(sql, rows)
-
 
 def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, error: str | None = None,
-                     ended: str | None = None, *, only_if_running: bool = False):
+                     ended: str | None = None, *, only_if_running: bool = False,
+                     ended_fields: dict[str, Any] | None = None):
     """Set a session's final status and recompute its stored summary from its tokens.
+
+    `ended_fields` (names of session_rows.ENDED_FIELDS) set those columns where not None.
 
     Returns the summary, or None when `only_if_running` and the session had already ended (the
     orphan sweep must never turn a session its owner just finished into an interrupted one).
@@ -146,11 +136,14 @@ def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, err
             if row is None or row[0] != RUNNING:
                 return None
         summary = summary_from_db(conn, session_id)
+        known = {name: value for name, value in (ended_fields or {}).items() if value is not None}
+        unknown = set(known) - set(ENDED_FIELDS)
+        if unknown:
+            raise ValueError(f"not a field set when a session ends: {', '.join(sorted(unknown))}")
+        extra = "".join(f", {name}=?" for name in known)
         conn.execute(
-            "UPDATE sessions SET status=?, ended=?, error=COALESCE(?, error), tokens=?, ttft_ms=?, decode_p50_ms=?,"
-            " decode_p95_ms=?, decode_p99_ms=?, decode_mean_ms=?, tokens_per_s=? WHERE id=?",
-            (status, ended or utc_now_iso(), error, summary.tokens, summary.ttft_ms, summary.decode_p50_ms,
-             summary.decode_p95_ms, summary.decode_p99_ms, summary.decode_mean_ms, summary.tokens_per_s, session_id),
+            f"UPDATE sessions SET status=?, ended=?, error=COALESCE(?, error), {SUMMARY_ASSIGNMENTS}{extra} WHERE id=?",
+            (status, ended or utc_now_iso(), error, *summary_values(summary), *known.values(), session_id),
         )
     return summary
 
