@@ -49,7 +49,13 @@ def run_app(args) -> int:
 
     on_hangup = on_hangup_setting(getattr(args, "on_hangup", None))
     store = open_store(args)  # a bad store is one clear error before the screen takes over
-    app = make_app(store=store, backend_options=backend_options(args), on_hangup=on_hangup)
+    options = backend_options(args)
+    if getattr(options, "batch", None) is not None or getattr(options, "cache", "dynamic") != "dynamic":
+        from profiler.errors import InputError
+
+        raise InputError("--batch, --cache and --compile are for `tokenlat-tui collect`; "
+                         "the app decodes one sequence at a time")
+    app = make_app(store=store, backend_options=options, on_hangup=on_hangup)
     prepare_spawner()
     app.after_first_frame = lower_ui_priority
     received: list[int] = []

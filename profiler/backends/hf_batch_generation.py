@@ -5,6 +5,12 @@ position. Padding is masked out with `attention_mask`, and `position_ids` count 
 a padded sequence sees exactly the positions it would see alone, which is what makes its greedy
 tokens equal to decoding it alone (in float32; half precision reorders sums and may not).
 
+With the backend's static cache (`--cache static`), the cache is allocated once for `max_cache_len`
+positions and every shape stays fixed from step to step: the mask spans the whole cache (the causal
+mask built from `cache_position` hides positions not yet written), and `cache_position` is passed
+rather than recomputed. Only then can the decode step be compiled once (`backend.decode_forward`);
+the prefill runs eagerly, since its length varies by prompt.
+
 A sequence that has produced EOS keeps being decoded (its tokens are recorded as padding by the
 caller) so the batch shape — and so the cost being measured — stays B until every sequence ends.
 """
@@ -35,18 +41,33 @@ class BatchedHuggingFaceGeneration(Generation):
     """`step()` advances every sequence by one token; `batch_token_ids` holds them in batch order."""
 
     def __init__(self, backend: HuggingFaceBackend, batch: Sequence[Sequence[int]], sampling: SamplingSettings,
-                 pad_id: int = 0) -> None:
+                 pad_id: int = 0, *, max_cache_len: int | None = None) -> None:
         torch = backend.torch
         self._torch = torch
-        self._model = backend.model
-        self._cache = backend.new_cache()
+        self._forward = backend.model  # the prefill; decode steps switch to backend.decode_forward
+        self._decode_forward = backend.decode_forward
         device = backend.input_device
         ids, mask = left_pad(batch, pad_id)
+        width = len(ids[0])
         # tensors are made here, not in step(), so the first token's time is the model's
         self._next_input = torch.tensor(ids, dtype=torch.long, device=device)
-        self._mask = torch.tensor(mask, dtype=torch.long, device=device)
+        prompt_mask = torch.tensor(mask, dtype=torch.long, device=device)
         # each sequence counts positions from its first real token: padding takes no position
-        self._positions = (self._mask.cumsum(-1) - 1).clamp(min=0)
+        self._positions = (prompt_mask.cumsum(-1) - 1).clamp(min=0)
+        self._static = backend.static_cache
+        if self._static:
+            # one size for every batch of a run (the longest prompt + the tokens to generate): a new size
+            # would mean a new compiled graph
+            if max_cache_len is None or max_cache_len <= width:
+                raise ValueError(f"a static cache needs max_cache_len > the padded prompt width {width}")
+            self._cache = backend.new_static_cache(max_cache_len)
+            self._mask = torch.ones((len(batch), max_cache_len), dtype=torch.long, device=device)
+            self._mask[:, :width] = prompt_mask
+            self._cache_position = torch.arange(width, device=device)
+        else:
+            self._cache = backend.new_cache()
+            self._mask = prompt_mask
+            self._cache_position = None  # the growing cache knows its own length
         self._sampler = make_sampler(torch, sampling, device)
         self._decoders = [backend.new_decoder() for _ in batch]
         self._ones = torch.ones((len(batch), 1), dtype=torch.long, device=device)
@@ -59,17 +80,23 @@ class BatchedHuggingFaceGeneration(Generation):
         timer = self._timer
         with torch.inference_mode():
             timer.start()
-            out = self._model(input_ids=self._next_input, attention_mask=self._mask, position_ids=self._positions,
-                              past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+            out = self._forward(input_ids=self._next_input, attention_mask=self._mask, position_ids=self._positions,
+                                cache_position=self._cache_position, past_key_values=self._cache, use_cache=True,
+                                logits_to_keep=1)
             timer.forward_done()
             next_ids = self._sampler(out.logits[:, -1, :])
             timer.sampled()
             # .tolist() waits for the device: every sequence's id is on the host only now
             token_ids = tuple(int(i) for i in next_ids.tolist())
             # the next step feeds one token per sequence, one position further, attending to all so far
-            self._mask = torch.cat([self._mask, self._ones], dim=-1)
             self._positions = self._positions[:, -1:] + 1
-        self._cache = out.past_key_values
+            if self._static:
+                self._cache_position = self._cache_position[-1:] + 1  # the mask already spans the cache
+            else:
+                self._mask = torch.cat([self._mask, self._ones], dim=-1)
+        self._forward = self._decode_forward
+        if not self._static:
+            self._cache = out.past_key_values
         self._next_input = next_ids.view(-1, 1)
         forward_ns, sample_ns = timer.split_ns()
         return StepOutput(token_id=token_ids[0], forward_ns=forward_ns, sample_ns=sample_ns,

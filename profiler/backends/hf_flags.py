@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from profiler.backends.options import ATTNS, DTYPES, QUANTS, BackendOptions
+from profiler.backends.options import ATTNS, CACHES, DTYPES, QUANTS, BackendOptions
 
 # Flags that only make sense for a model loaded in this process: refused next to --server.
 FLAG_NAMES = {"model": "--model", "random_weights": "--random-weights", "dtype": "--dtype", "quant": "--quant",
               "device": "--device", "attn": "--attn", "trust_remote_code": "--trust-remote-code", "raw": "--raw",
-              "skip_memory_check": "--skip-memory-check"}
+              "skip_memory_check": "--skip-memory-check", "batch": "--batch", "cache": "--cache",
+              "compile": "--compile"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="don't apply the tokenizer's chat template")
     group.add_argument("--skip-memory-check", action="store_true", default=argparse.SUPPRESS,
                        help="load even when the weights look larger than the free RAM/GPU memory")
+    group.add_argument("--batch", type=int, metavar="B", default=argparse.SUPPRESS,
+                       help="decode B sequences together (prompts cycled over them), one session each, "
+                            "grouped under one run with its aggregate tokens/s")
+    group.add_argument("--cache", choices=list(CACHES), default=argparse.SUPPRESS,
+                       help="KV cache: dynamic (default) or static, allocated once (needs --batch)")
+    group.add_argument("--compile", action="store_true", default=argparse.SUPPRESS,
+                       help="torch.compile the decode step (needs --cache static); compilation is timed apart")
 
 
 def given_flags(args: argparse.Namespace) -> list[str]:
@@ -50,6 +58,9 @@ def options_from_args(args: argparse.Namespace) -> BackendOptions:
         trust_remote_code=getattr(args, "trust_remote_code", False),
         raw=getattr(args, "raw", False),
         skip_memory_check=getattr(args, "skip_memory_check", False),
+        batch=getattr(args, "batch", None),
+        cache=getattr(args, "cache", "dynamic"),
+        compile=getattr(args, "compile", False),
         data_dir=getattr(args, "data_dir", None),
     )
 

@@ -28,9 +28,20 @@ _CONFIG_KEYS = ("model_type", "hidden_size", "intermediate_size", "num_hidden_la
 
 class HuggingFaceBackend(Backend):
     def __init__(self, torch: Any, model: Any, tokenizer: Any, info: BackendInfo, *, byte_level: bool,
-                 raw: bool) -> None:
+                 raw: bool, static_cache: bool = False, compile: bool = False) -> None:
         self.torch = torch
         self.model = model
+        self.static_cache = static_cache
+        """Batched generations allocate a StaticCache for the run (profiler/backends/hf_batch_generation.py)."""
+        self.compiled = compile
+        # the one-token decode step, compiled lazily on its first call (the prefill stays eager: its
+        # length varies by prompt and would recompile). CUDA graphs ("reduce-overhead") need a GPU.
+        self.decode_forward = model
+        self.compile_mode: str | None = None
+        if compile:
+            cuda = model.get_input_embeddings().weight.device.type == "cuda"
+            self.compile_mode = "reduce-overhead" if cuda else "default"
+            self.decode_forward = torch.compile(model.forward, fullgraph=True, mode=self.compile_mode)
         self.tokenizer = tokenizer
         self.info = info
         self._byte_level = byte_level
@@ -56,6 +67,11 @@ class HuggingFaceBackend(Backend):
 
     def new_cache(self) -> Any:
         return self._cache_class(config=self.model.config)
+
+    def new_static_cache(self, max_cache_len: int) -> Any:
+        from transformers import StaticCache
+
+        return StaticCache(config=self.model.config, max_cache_len=max_cache_len)
 
     def new_decoder(self) -> Any:
         return IncrementalByteDecoder() if self._byte_level else IncrementalDecoder(self.tokenizer)
@@ -113,7 +129,8 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
     model.eval()
     report("model ready", 1.0)
     info = _describe(torch, model, options, device, dtype_name, model_id, revision, label)
-    return HuggingFaceBackend(torch, model, tokenizer, info, byte_level=byte_level, raw=options.raw)
+    return HuggingFaceBackend(torch, model, tokenizer, info, byte_level=byte_level, raw=options.raw,
+                              static_cache=options.cache == "static", compile=options.compile)
 
 
 def _resolve_device(torch: Any, requested: str) -> str:
@@ -351,7 +368,8 @@ def _describe(torch: Any, model: Any, options: BackendOptions, device: str, dtyp
         "device": device, "device_map": device_map, "gpu_name": gpu_name,
         "gpu_count": torch.cuda.device_count() if device.startswith("cuda") else 0,
         "nvidia_driver": nvidia_driver_version() if device.startswith("cuda") else None,
-        "cuda": torch.version.cuda, "cache": "DynamicCache", "attn": model.config._attn_implementation,
+        "cuda": torch.version.cuda, "cache": "StaticCache" if options.cache == "static" else "DynamicCache",
+        "compile": options.compile, "attn": model.config._attn_implementation,
         "torch_threads": torch.get_num_threads(), "trust_remote_code": options.trust_remote_code,
         "chat_template": bool(not options.raw and options.model), "parameters": sum(p.numel() for p in model.parameters()),
         "model_config": {key: config.get(key) for key in _CONFIG_KEYS if key in config},

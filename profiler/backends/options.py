@@ -14,6 +14,7 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTS = ("none", "8bit", "4bit")
 FLASH_ATTENTION = "flash_attention_2"
 ATTNS = ("auto", "eager", "sdpa", FLASH_ATTENTION)
+CACHES = ("dynamic", "static")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class BackendOptions:
     """Scratch space for quantising in-memory models stays inside the data dir."""
     skip_memory_check: bool = False
     """Load even when the estimator says the weights won't fit (its figure can be high for unusual layouts)."""
+    batch: int | None = None
+    """Sequences decoded together (profiler/batch_collect.py); None: the one-sequence loop."""
+    cache: str = "dynamic"
+    """KV cache: 'dynamic' grows per token; 'static' is allocated once for the run (batched runs only)."""
+    compile: bool = False
+    """torch.compile the decode step (needs the static cache: shapes must not change between steps)."""
 
     def validate(self) -> None:
         if self.dtype not in DTYPES:
@@ -53,8 +60,20 @@ class BackendOptions:
             # checked before torch is imported: a typo costs no model-loading time
             raise BackendError(f"model folder not found: {self.model}")
         check_seed("the weights seed", self.seed)
+        self._validate_batching()
         if self.attn == FLASH_ATTENTION:
             check_flash_attention(self.device, self.dtype)
+
+
+    def _validate_batching(self) -> None:
+        if self.batch is not None and self.batch < 1:
+            raise InputError(f"--batch must be at least 1 (got {self.batch})")
+        if self.cache not in CACHES:
+            raise InputError(f"--cache must be one of {', '.join(CACHES)}, not {self.cache!r}")
+        if self.cache == "static" and self.batch is None:
+            raise InputError("--cache static runs in the batched loop: add --batch B (--batch 1 for one sequence)")
+        if self.compile and self.cache != "static":
+            raise InputError("--compile needs --cache static (a growing cache changes shapes every step)")
 
 
 def check_flash_attention(device: str, dtype: str) -> None:

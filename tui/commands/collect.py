@@ -92,4 +92,8 @@ def run(args: argparse.Namespace) -> int:
         from tui.commands.collect_remote import collect_remote
 
         return collect_remote(store, options, settings, prompts, as_json=args.json)
+    if options.batch is not None:  # --batch B: B sequences decode together, one session each
+        from tui.commands.collect_batch import collect_batch_and_report
+
+        return collect_batch_and_report(store, options, settings, prompts, as_json=args.json)
     return collect_and_report(store, options, settings, prompts, as_json=args.json)
