@@ -9,9 +9,9 @@ waits for the whole batch), aggregate tokens/s = B x 1000 / mean step ms, and th
 for this CPU at the middle context of the run, from two probes:
   - memory bandwidth: numpy copies a 256 MiB array (read + write = 2 x bytes per copy), best of 5;
   - fp32 FLOPS: torch matmul of 1024 x 1024 matrices at torch's thread count, best of 5.
-The scaling analysis: for each step from B1 to B2 the exponent a = log(T2/T1) / log(B2/B1) of throughput
-(a = 1: doubling the batch doubles throughput for free; a = 0: it only doubles latency); the knee is
-the first batch size after which a < 0.5. Ends with one JSON line.
+The probes (profiler/sweep/probes.py) and the scaling analysis (model/scaling.py: the throughput exponent
+a = log(T2/T1) / log(B2/B1) per step, the knee = the first batch after which a < 0.5) are the ones
+`tokenlat-tui sweep` uses. Ends with one JSON line.
 
     python benchmarks/sweep.py [--batches 1,8,32,128] [--tokens 64] [--rounds 3]
 """
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import sys
@@ -32,38 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from model.estimate_shape import shape_from_config  # noqa: E402
 from model.hardware import Hardware  # noqa: E402
 from model.roofline import decode_step_floor  # noqa: E402
+from model.scaling import KNEE_EXPONENT, describe, scaling  # noqa: E402
 from profiler.backends import BackendOptions, SamplingSettings, load_backend  # noqa: E402
 from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_MODEL_ID  # noqa: E402
 from profiler.backends.hf_batch_generation import BatchedHuggingFaceGeneration  # noqa: E402
 from profiler.records import percentile  # noqa: E402
+from profiler.sweep.probes import fp32_tflops, memory_bandwidth_gb_s  # noqa: E402
 
 PROMPT = "Summarise the trade-off between batch size and per-token latency in one paragraph."
-KNEE_EXPONENT = 0.5
-
-
-def memory_bandwidth_gb_s(mib: int = 256, repeats: int = 5) -> float:
-    import numpy as np
-
-    source = np.ones(mib * 2**20 // 4, dtype=np.float32)
-    target = np.empty_like(source)
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        np.copyto(target, source)
-        best = min(best, time.perf_counter() - started)
-    return 2 * source.nbytes / best / 1e9  # every byte is read once and written once
-
-
-def fp32_tflops(torch, size: int = 1024, repeats: int = 5) -> float:
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    torch.mm(a, b)  # first call pays for thread pool start-up
-    best = math.inf
-    for _ in range(repeats):
-        started = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e12
 
 
 def run_batch(backend, ids: list[int], batch: int, tokens: int) -> list[float]:
@@ -78,18 +53,6 @@ def run_batch(backend, ids: list[int], batch: int, tokens: int) -> list[float]:
     finally:
         generation.close()
     return step_ms[1:]  # the first step is the prefill: TTFT, not a decode step
-
-
-def scaling(batches: list[int], throughput: dict[int, float]) -> tuple[list[dict], int | None]:
-    segments, knee = [], None
-    for small, large in zip(batches, batches[1:]):
-        exponent = math.log(throughput[large] / throughput[small]) / math.log(large / small)
-        segments.append({"from": small, "to": large, "throughput_exponent": exponent,
-                         # per doubling: throughput x 2^a, per-token latency x 2^(1 - a)
-                         "per_doubling_throughput_x": 2**exponent, "per_doubling_latency_x": 2 ** (1 - exponent)})
-        if knee is None and exponent < KNEE_EXPONENT:
-            knee = small
-    return segments, knee
 
 
 def main() -> None:
@@ -131,22 +94,18 @@ def main() -> None:
         rows.append({"batch": batch, "p50_ms": percentile(steps, 50), "p95_ms": percentile(steps, 95),
                      "p99_ms": percentile(steps, 99), "tokens_per_s": throughput[batch], "floor_ms": floor.ms,
                      "bound": floor.bound, "achieved_fraction": floor.ms / percentile(steps, 50)})
-    segments, knee = scaling(batches, throughput)
+    result = scaling(throughput, {row["batch"]: row["p50_ms"] for row in rows})
 
     print(f"{'batch':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'tok/s':>9} {'floor ms':>9} {'bound':>8} "
           f"{'of floor':>8}")
     for row in rows:
         print(f"{row['batch']:>6} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['p99_ms']:>8.2f} "
               f"{row['tokens_per_s']:>9.1f} {row['floor_ms']:>9.3f} {row['bound']:>8} {row['achieved_fraction']:>8.1%}")
-    for seg in segments:
-        print(f"batch {seg['from']} -> {seg['to']}: throughput exponent {seg['throughput_exponent']:.2f}; "
-              f"each doubling: throughput x{seg['per_doubling_throughput_x']:.2f}, "
-              f"per-token latency x{seg['per_doubling_latency_x']:.2f}")
-    print(f"knee: {'batch ' + str(knee) if knee else 'none within these batch sizes'} "
-          f"(first batch after which doubling adds less than 2^{KNEE_EXPONENT} x throughput)")
-    print(json.dumps({"bandwidth_gb_s": bandwidth, "fp32_gflops": tflops * 1000, "knee_batch": knee,
-                      "torch_threads": torch.get_num_threads(), "tokens": args.tokens, "rounds": args.rounds,
-                      "batches": rows, "segments": segments}))
+    for line in describe(f"{args.tokens} tokens", result, {row["batch"]: row["bound"] for row in rows}):
+        print(line)
+    print(json.dumps({"bandwidth_gb_s": bandwidth, "fp32_gflops": tflops * 1000, "knee_batch": result.knee,
+                      "knee_exponent": KNEE_EXPONENT, "torch_threads": torch.get_num_threads(), "tokens": args.tokens,
+                      "rounds": args.rounds, "batches": rows, "segments": [seg.to_json() for seg in result.segments]}))
 
 
 if __name__ == "__main__":

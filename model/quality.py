@@ -49,7 +49,9 @@ def output_quality(baseline_tokens: Sequence[Sequence[int]], candidate_tokens: S
     scorer = rouge_scorer.RougeScorer(["rougeL"])
     divergences = [first_divergence(a, b) for a, b in zip(baseline_tokens, candidate_tokens)]
     differing = [d for d in divergences if d is not None]
-    rouge = [scorer.score(a, b)["rougeL"].fmeasure if (a.strip() or b.strip()) else 1.0
+    # identical texts score 1.0 even when rouge-score's tokenizer (lowercase letters and digits only)
+    # finds no word in them, as in byte-level output of random weights: it would say 0.0
+    rouge = [scorer.score(a, b)["rougeL"].fmeasure if a != b else 1.0
              for a, b in zip(baseline_texts, candidate_texts)]
     return OutputQuality(
         prompts=len(divergences),

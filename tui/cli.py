@@ -24,6 +24,7 @@ COMMANDS = {
     "compare": "compare",
     "estimate": "estimate",
     "watch": "watch",
+    "sweep": "sweep",
 }
 
 

@@ -1,0 +1,154 @@
+"""A sweep's report: the per-cell table, the scaling analysis in words, the configuration comparison,
+and the files (--out: CSV and JSON tables; --plot: PNG and SVG figures). Files already there are never
+replaced unless --force: `check_outputs` refuses before the sweep runs, and files are created exclusively."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+TABLE_FILES = ("cells.csv", "cells.json")
+CONFIG_FILES = ("configs.csv", "configs.json")
+
+
+def output_paths(args: argparse.Namespace) -> list[Path]:
+    from model.sweep_plots import plot_files
+
+    paths = []
+    if args.out:
+        paths += [Path(args.out) / name for name in TABLE_FILES + CONFIG_FILES]
+    if args.plot:
+        paths += plot_files(Path(args.plot))
+    return paths
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    from profiler.errors import InputError
+
+    for directory in filter(None, (args.out, args.plot)):
+        if Path(directory).exists() and not Path(directory).is_dir():
+            raise InputError(f"{directory} exists and is not a folder")
+    if args.force:
+        return
+    existing = [p for p in output_paths(args) if p.exists() or p.is_symlink()]
+    if existing:
+        raise InputError(f"{existing[0]} already exists; not replacing it (choose another folder, or --force)")
+
+
+def report(sweeps, sweep_id: str, args: argparse.Namespace) -> None:
+    from profiler.sweep.quality import compare_configs
+    from profiler.sweep.results import scaling_analysis, sweep_results
+    from tui.commands.common import json_safe, print_json
+
+    spec, results = sweep_results(sweeps, sweep_id)
+    analysis = scaling_analysis(results)
+    comparisons = (compare_configs(sweeps, sweep_id, spec, results, price_per_hour=args.price_per_hour,
+                                   seed=spec.seed) if spec.configs else [])
+    axis = "batch" if spec.mode == "local" else "concurrency"
+    written = _write_files(args, sweep_id, spec, results, analysis, comparisons, axis)
+    if args.json:
+        print_json(json_safe({"sweep_id": sweep_id, "cells": [r.to_row() for r in results], "scaling": analysis,
+                              "configs": [c.to_row() for c in comparisons], "files": [str(p) for p in written]}))
+        return
+    _print_tables(sweep_id, spec, results, analysis, comparisons, axis)
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _write_files(args, sweep_id, spec, results, analysis, comparisons, axis: str) -> list[Path]:
+    from model.sweep_plots import write_plots
+    from profiler.errors import InputError
+    from profiler.sweep.quality import COMPARISON_COLUMNS
+    from profiler.sweep.results import TABLE_COLUMNS
+    from tui.commands.common import json_safe
+
+    written: list[Path] = []
+    try:
+        if args.out:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            rows = [r.to_row() for r in results]
+            written.append(_create(out / "cells.csv", _csv(TABLE_COLUMNS, rows), args.force))
+            document = {"sweep_id": sweep_id, "spec": spec.to_json(), "cells": rows, "scaling": analysis}
+            written.append(_create(out / "cells.json", json.dumps(json_safe(document), indent=2), args.force))
+            if comparisons:
+                config_rows = [c.to_row() for c in comparisons]
+                written.append(_create(out / "configs.csv", _csv(COMPARISON_COLUMNS, config_rows), args.force))
+                written.append(_create(out / "configs.json", json.dumps(json_safe(config_rows), indent=2),
+                                       args.force))
+        if args.plot:
+            title = f"sweep {sweep_id[:8]} · {spec.backend.get('model') or spec.backend.get('server') or 'embedded'}"
+            written += write_plots([r.to_row() for r in results], Path(args.plot), title=title, axis=axis,
+                                   force=args.force)
+    except FileExistsError as exc:
+        raise InputError(f"{exc.filename} already exists; not replacing it (choose another folder, or --force)") \
+            from None
+    except OSError as exc:
+        raise InputError(f"can't write {exc.filename or 'output'}: {exc.strerror or exc}") from None
+    return written
+
+
+def _create(path: Path, text: str, force: bool) -> Path:
+    with path.open("w" if force else "x", encoding="utf-8", newline="") as file:
+        file.write(text)
+    return path
+
+
+def _csv(columns, rows) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def _print_tables(sweep_id, spec, results, analysis, comparisons, axis: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)
+    table = Table(title=f"sweep {sweep_id[:8]}: per cell (per-token ms; tokens/s aggregate)", title_justify="left")
+    for title in ("line", axis, "status", "p50", "p95", "p99", "TTFT p50", "tok/s", "peak MB", "floor ms",
+                  "bound", "of floor"):
+        table.add_column(title, justify="left" if title in ("line", "status", "bound") else "right")
+    for r in results:
+        status = r.status if not r.reason else f"{r.status}: {r.reason}"
+        table.add_row(r.line, str(r.batch), status, _f(r.p50_ms), _f(r.p95_ms), _f(r.p99_ms), _f(r.ttft_p50_ms),
+                      _f(r.tokens_per_s, ".1f"), _f(r.peak_memory_mb, ".0f"), _f(r.floor_ms, ".3f"), r.bound or "–",
+                      _f(r.achieved_fraction, ".1%"))
+    console.print(table)
+    if analysis["words"]:
+        console.print("[bold]scaling[/]", highlight=False)
+        for line in analysis["words"]:
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+    if comparisons:
+        _print_comparisons(console, comparisons)
+
+
+def _print_comparisons(console, comparisons) -> None:
+    from rich.table import Table
+
+    table = Table(title="configurations vs baseline (greedy outputs compared on the same prompts)",
+                  title_justify="left")
+    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "speed-up (95% CI)",
+                  "verdict", "exact", "1st div", "ROUGE-L", "$/1M tok"):
+        table.add_column(title, justify="left" if title in ("config", "verdict") else "right")
+    for c in comparisons:
+        speedup = "–" if c.speedup is None else f"x{c.speedup:.2f}"
+        if c.speedup_ci_low is not None:
+            speedup += f" ({c.speedup_ci_low:.2f}–{c.speedup_ci_high:.2f})"
+        verdict = c.verdict if c.status == "done" else f"{c.status}: {c.reason or ''}"
+        table.add_row(c.config, str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
+                      _f(c.p95_ms), _f(c.p99_ms), _f(c.ttft_p50_ms), _f(c.peak_memory_mb, ".0f"), speedup, verdict,
+                      _f(c.exact_match_rate, ".0%"), _f(c.mean_first_divergence, ".1f"), _f(c.rouge_l_f1, ".3f"),
+                      _f(c.cost_per_million_usd, ".2f"))
+    console.print(table)
+
+
+def _f(value, fmt: str = ".2f") -> str:
+    return "–" if value is None else format(value, fmt)
