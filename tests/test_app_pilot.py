@@ -70,9 +70,9 @@ async def test_run_on_embedded_model_sparkline_table_and_store_agree(tmp_path, e
         assert app.main.query_one("#decode-sparkline").data == decode
         table = app.main.query_one(SessionsTable)
         assert table.row_count == 1 and table.highlighted_id == session_id
-        row = table.get_row(session_id)
-        assert row[1].plain == session_id[:8] and "finished" in row[2].plain
-        assert row[10].plain == "24"
+        assert table.get_cell(session_id, "short_id").plain == session_id[:8]
+        assert "finished" in table.get_cell(session_id, "status_display").plain
+        assert table.get_cell(session_id, "tokens").plain == "24"
         assert "TTFT" in str(app.main.query_one("#figures").render())
         assert sessions[0]["model_label"] == "random weights"
 

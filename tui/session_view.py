@@ -1,30 +1,187 @@
-"""How a session is presented: the `sessions --json` item and the summary table's columns."""
+"""How a session is presented: the `sessions --json` item, and the sessions table's columns (one definition
+for the app's table and `tokenlat-tui sessions`: which columns, in what order, which go first when narrow)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-# (column title, key, number format or None)
-SUMMARY_FIELDS = [
-    ("id", "short_id", None),
-    ("status", "status", None),
-    ("started", "started_short", None),
-    ("model", "model_display", None),
-    ("quant", "quant", None),
-    ("in", "input_tokens", "d"),
-    ("tokens", "tokens", "d"),
-    ("warm-up", "warmup", None),
-    ("TTFT ms", "ttft_ms", ".2f"),
-    ("p50 ms", "decode_p50_ms", ".2f"),
-    ("p95 ms", "decode_p95_ms", ".2f"),
-    ("p99 ms", "decode_p99_ms", ".2f"),
-    ("tok/s", "tokens_per_s", ".1f"),
-]
+from rich.cells import cell_len
+from rich.text import Text
+
+
+@dataclass(frozen=True)
+class SessionColumn:
+    """One column of the sessions table, for the app and `tokenlat-tui sessions` alike."""
+
+    key: str
+    """The value's key in `display_fields(session)`."""
+    title: str
+    priority: int
+    """Lower is kept longer: when the width is short, the highest numbers go first."""
+    fmt: str | None = None
+    """Number format. A figure is never shortened: its column is shown whole or not at all."""
+    min_width: int = 0
+    """Above 0: free text (model, prompt), shortened with '…' down to this width, at most `max_width`."""
+    max_width: int = 0
+    extra: bool = False
+    """Not one of the table's essentials: shown only where there is room left (or with `--wide`)."""
+    marker: str = ""
+    """A one-character form shown (blank title) when the full text has no room: `marker` where the
+    cell has text. Its legend, `marker meaning`, is shown with the table."""
+    meaning: str = ""
+    optional: bool = False
+    """Left out while no row has a value (the remote-timing column in a table of local sessions)."""
+
+    @property
+    def is_text(self) -> bool:
+        return self.min_width > 0
 
 
 ARRIVAL_LABEL = "client arrival timing"
 """What every view says beside a remote session's latencies: gaps between streamed chunks as the
 client saw them (network and server queueing included), not device time."""
+
+
+STATUS_ICONS = {"finished": "✓", "running": "●", "interrupted": "◐", "failed": "✗"}
+
+# In order of appearance. Priorities (0 = kept longest) give the order in which a short width drops
+# columns: prompt, then model, tokens, status, the markers, then the figures; the id always stays.
+SESSION_COLUMNS = [
+    SessionColumn("short_id", "id", 0),
+    SessionColumn("status_display", "status", 8),
+    SessionColumn("warmup_display", "warm-up", 6, marker="w", meaning="warm-up (left out of statistics)",
+                  optional=True),
+    SessionColumn("timing_display", "timing", 7, marker="*", meaning=ARRIVAL_LABEL, optional=True),
+    SessionColumn("started_short", "started", 20, extra=True),
+    SessionColumn("model_short", "model", 10, min_width=8, max_width=24),
+    SessionColumn("prompt_excerpt", "prompt", 11, min_width=10, max_width=40),
+    SessionColumn("quant", "quant", 21, extra=True),
+    SessionColumn("dtype", "dtype", 22, extra=True),
+    SessionColumn("device", "device", 23, extra=True),
+    SessionColumn("input_tokens", "in", 24, "d", extra=True),
+    SessionColumn("tokens", "tokens", 9, "d"),
+    SessionColumn("ttft_ms", "TTFT ms", 3, ".2f"),
+    SessionColumn("decode_p50_ms", "p50 ms", 1, ".2f"),
+    SessionColumn("decode_p95_ms", "p95 ms", 4, ".2f"),
+    SessionColumn("decode_p99_ms", "p99 ms", 2, ".2f"),
+    SessionColumn("tokens_per_s", "tok/s", 5, ".1f"),
+]
+
+MISSING = "–"
+
+
+def cell_text(column: SessionColumn, session: dict[str, Any]) -> str:
+    """The column's full text for one session (`display_fields` applied)."""
+    value = session.get(column.key)
+    if value is None:
+        return MISSING if column.fmt else ""
+    if column.fmt:
+        return format(value, column.fmt)
+    return str(value)
+
+
+def dropped_at_narrow_widths() -> list[str]:
+    """The essentials' titles in the order a short width leaves them out (for the help screen)."""
+    essentials = [c for c in SESSION_COLUMNS if not c.extra and c.priority > 0]
+    return [c.title for c in sorted(essentials, key=lambda c: -c.priority)]
+
+
+@dataclass(frozen=True)
+class FittedColumn:
+    column: SessionColumn
+    width: int
+    short: bool = False
+    """The column shows its one-character form (`column.marker`)."""
+
+
+def fit_columns(sessions: list[dict[str, Any]], available: int, gap: int, *, wide: bool = False,
+                title_extra: dict[str, int] | None = None) -> list[FittedColumn]:
+    """Which columns, how wide, to fill `available` cells without a horizontal scroll.
+
+    `sessions` have `display_fields` applied; `gap` is what each column costs beside its text
+    (padding, rule); `title_extra` adds cells to some titles (the sort arrow). Essentials are added
+    by priority at their smallest (text at `min_width`, a marker at one character) while they fit;
+    then markers take their full text where it fits and text columns share the room up to
+    `max_width`; then extras join where room is left; what is still left widens the text columns. `wide`: every column, each at its full width (the caller lets the line run past the screen).
+    """
+    title_extra = title_extra or {}
+
+    def natural(column: SessionColumn) -> int:
+        widest = max((cell_len(cell_text(column, s)) for s in sessions), default=0)
+        return max(widest, len(column.title) + title_extra.get(column.key, 0))
+
+    present = [c for c in SESSION_COLUMNS
+               if not c.optional or any(cell_text(c, s) for s in sessions)]
+    if wide:
+        return [FittedColumn(c, natural(c)) for c in present]
+
+    def smallest(column: SessionColumn) -> int:
+        if column.is_text:
+            return min(natural(column), max(column.min_width, len(column.title) + title_extra.get(column.key, 0)))
+        return 1 if column.marker else natural(column)
+
+    def fullest(column: SessionColumn) -> int:
+        return min(natural(column), column.max_width) if column.is_text else natural(column)
+
+    widths: dict[str, int] = {}
+    used = 0
+    for column in sorted((c for c in present if not c.extra), key=lambda c: c.priority):
+        need = smallest(column) + gap
+        if used + need > available:
+            break
+        widths[column.key] = smallest(column)
+        used += need
+    for column in sorted((c for c in present if c.key in widths and not c.is_text), key=lambda c: c.priority):
+        if fullest(column) - widths[column.key] <= available - used:  # a marker: whole or one character
+            used += fullest(column) - widths[column.key]
+            widths[column.key] = fullest(column)
+    used = _share(widths, {c.key: fullest(c) for c in present if c.is_text and c.key in widths}, available - used, used)
+    # extras only once every essential is on show: `in` beside a dropped `tokens` would read as a mistake
+    all_essentials = all(c.key in widths for c in present if not c.extra)
+    for column in sorted((c for c in present if c.extra and all_essentials), key=lambda c: c.priority):
+        need = natural(column) + gap
+        if used + need <= available:
+            widths[column.key] = natural(column)
+            used += need
+    # room left over: text columns grow past their usual widths, so less of them is cut
+    _share(widths, {c.key: natural(c) for c in present if c.is_text and c.key in widths}, available - used, used)
+    return [FittedColumn(c, widths[c.key], short=bool(c.marker) and widths[c.key] < natural(c))
+            for c in present if c.key in widths]
+
+
+def _share(widths: dict[str, int], caps: dict[str, int], room: int, used: int) -> int:
+    """Grow the text columns in `caps` a cell at a time, in turn (so no one column takes all the room),
+    up to their caps or until `room` is spent; returns `used` plus what was spent."""
+    growing = [key for key in caps if widths[key] < caps[key]]
+    while room > 0 and growing:
+        for key in list(growing):
+            if room == 0:
+                break
+            widths[key] += 1
+            room -= 1
+            used += 1
+            if widths[key] >= caps[key]:
+                growing.remove(key)
+    return used
+
+
+def fitted_cell(fitted: FittedColumn, session: dict[str, Any]) -> str:
+    """The cell's text at its fitted width: text columns end in '…' when cut, markers go short."""
+    text = cell_text(fitted.column, session)
+    if fitted.short:
+        return fitted.column.marker if text else ""
+    if fitted.column.is_text and cell_len(text) > fitted.width:
+        shortened = Text(text)
+        shortened.truncate(fitted.width, overflow="ellipsis")
+        return shortened.plain
+    return text
+
+
+def legend(columns: list[FittedColumn], sessions: list[dict[str, Any]]) -> str:
+    """What the one-character markers on show stand for ('' when none is)."""
+    return " · ".join(f"{f.column.marker} {f.column.meaning or f.column.title}" for f in columns
+                      if f.short and any(cell_text(f.column, s) for s in sessions))
 
 
 def timing_label(session: dict[str, Any]) -> str:
@@ -89,11 +246,18 @@ def session_summary_row(session: dict[str, Any]) -> dict[str, Any]:
 
 
 def display_fields(session: dict[str, Any]) -> dict[str, Any]:
-    """Extra keys the summary table shows (short id and time, model with its label)."""
+    """The session with the keys the sessions table shows (short id and time, model with its label...)."""
     label = session.get("model_label")
+    # a hub id or a folder: its last part names the model; the organisation or path adds width, not meaning
+    model = str(session.get("model") or "").rstrip("/").rsplit("/", 1)[-1]
+    status = session.get("status") or ""
     return {
         **session,
         "short_id": session["id"][:8],
+        "status_display": f"{STATUS_ICONS[status]} {status}" if status in STATUS_ICONS else status,
+        "timing_display": timing_label(session),
         "started_short": (session.get("started") or "")[:19].replace("T", " "),
-        "model_display": f"{session.get('model', '')}" + (f" ({label})" if label else ""),
+        "model_short": model + (f" [{label}]" if label else ""),
+        "prompt_excerpt": " ".join(str(session.get("prompt") or "").split()),
+        "warmup_display": "yes" if session.get("warmup") else "",
     }

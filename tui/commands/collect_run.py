@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 
 from tui.commands.common import json_safe, print_json
 from tui.interrupts import InterruptHandlers
-from tui.session_view import SUMMARY_FIELDS, display_fields, session_summary_row
+from tui.session_view import session_summary_row
 
 
 def collect_and_report(store, options, settings, prompts: list[str], *, as_json: bool) -> int:
@@ -57,30 +56,10 @@ def collect_and_report(store, options, settings, prompts: list[str], *, as_json:
     return interrupts.exit_code
 
 
-def print_sessions(sessions: list[dict], as_json: bool) -> None:
+def print_sessions(sessions: list[dict], as_json: bool, *, wide: bool = False) -> None:
     if as_json:
         print_json(json_safe([session_summary_row(s) for s in sessions]))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from tui.session_table import print_session_table
 
-    table = Table(title="sessions", title_justify="left")
-    for title, _key, _fmt in SUMMARY_FIELDS:
-        table.add_column(title, justify="right" if _fmt else "left")
-    for session in map(display_fields, sessions):
-        table.add_row(*[_cell(session.get(key), fmt) for _t, key, fmt in SUMMARY_FIELDS])
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)  # piped: don't squeeze columns to a phantom 80-column screen
-    console.print(table)
-    sys.stdout.flush()
-
-
-def _cell(value, fmt: str | None) -> str:
-    if value is None:
-        return "–"
-    if fmt:
-        return format(value, fmt)
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    return str(value)
+    print_session_table(sessions, wide=wide)

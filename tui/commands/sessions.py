@@ -12,6 +12,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub = subparsers.add_parser("sessions", help="list stored sessions, newest first")
     sub.add_argument("--json", action="store_true", help="print a JSON list")
     sub.add_argument("--limit", type=int, default=None, metavar="N", help="only the newest N")
+    sub.add_argument("--wide", action="store_true",
+                     help="every column (started, quant, dtype, ...), however wide; by default the table "
+                          "fits the terminal and the least important columns are left out")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
 
@@ -25,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and not 1 <= args.limit <= SQLITE_MAX_INTEGER:
         raise InputError(f"--limit must be between 1 and {SQLITE_MAX_INTEGER}, not {args.limit}")
     sessions = open_store(args).list_sessions(limit=args.limit, with_environment=args.json)
-    print_sessions(sessions, args.json)
+    print_sessions(sessions, args.json, wide=args.wide)
     return 0

@@ -1,4 +1,9 @@
-"""Every stored session, newest first, sortable; `space` marks several for fit/export/delete."""
+"""Every stored session, newest first, sortable; `space` marks several for fit/export/delete/compare.
+
+The columns are `tui.session_view`'s (the same as `tokenlat-tui sessions`), fitted to the table's
+width whenever it changes, so no figure is ever off to the right: the least important columns
+leave first. The sort column's header carries ▲ or ▼.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,31 @@ from typing import Any
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
 
-# (key in the store's session dict, header); the columns `tokenlat-tui sessions` lists
-COLUMNS = [
-    ("mark", " "), ("id", "id"), ("status", "status"), ("started", "started"), ("model_label", "label"),
-    ("model", "model"), ("quant", "quant"), ("dtype", "dtype"), ("device", "device"), ("input_tokens", "in"),
-    ("tokens", "tokens"), ("ttft_ms", "TTFT ms"), ("decode_p50_ms", "p50 ms"), ("decode_p95_ms", "p95 ms"),
-    ("decode_p99_ms", "p99 ms"), ("tokens_per_s", "tok/s"), ("warmup", "warm-up"),
-]
-STATUS_STYLE = {"finished": ("✓ finished", "green"), "running": ("● running", "bold yellow"),
-                "interrupted": ("◐ interrupted", "bold magenta"), "failed": ("✗ failed", "bold red")}
+from tui.session_view import display_fields, fit_columns, fitted_cell, legend
+
+MARK = "mark"
+"""The first column: ✔ on marked sessions (not a sort key)."""
+DEFAULT_SORT = "started_short"
+"""Newest first, the order a session list is read in."""
+CELL_GAP = 2
+"""What DataTable spends per column beside its text (cell_padding 1 on each side)."""
+ARROWS = {True: " ▼", False: " ▲"}
+"""The sort column's header mark: descending, ascending."""
+STATUS_STYLE = {"finished": "green", "running": "bold yellow", "interrupted": "bold magenta", "failed": "bold red"}
 
 
-def _cell(key: str, session: dict[str, Any], marked: bool) -> Text:
+def _sort_value(session: dict[str, Any], key: str) -> tuple:
+    """Numbers by value, text by text; missing values last whichever way the sort goes (see `_sorted`)."""
     value = session.get(key)
-    if key == "mark":
-        return Text("✔" if marked else " ", style="bold cyan")
-    if key == "status":
-        label, style = STATUS_STYLE.get(value, (str(value), ""))
-        return Text(label, style=style)
-    if key == "id":
-        return Text(str(value)[:8])
-    if key == "started":
-        # ISO UTC to the second: enough to tell runs apart, short enough for 80 columns
-        return Text(str(value or "")[:19].replace("T", " "))
-    if key == "warmup":
-        return Text("warm-up" if value else "", style="dim")
-    if isinstance(value, float):
-        return Text(f"{value:.2f}", justify="right")
-    if isinstance(value, int):
-        return Text(str(value), justify="right")
-    return Text("" if value is None else str(value))  # Text, not str: no markup parsing of user data
+    if value is None or value == "":
+        return (1, 0, "")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    return (0, 0, str(value).lower())
 
 
 class SessionsTable(DataTable):
@@ -60,30 +57,92 @@ class SessionsTable(DataTable):
         marked: list[str]
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True, cell_padding=CELL_GAP // 2)
         self.sessions: dict[str, dict[str, Any]] = {}
+        """Sessions by id, as the store listed them (newest first)."""
         self.marked: set[str] = set()
-        self._sort_index = 3  # started
-        self._sort_reverse = True  # newest first
+        self.sort_key = DEFAULT_SORT
+        """The `display_fields` key the rows are sorted by."""
+        self.sort_descending = True
+        self.shown_keys: list[str] = []
+        """The columns on screen now, in order (after the mark column)."""
+        self._rows: list[dict[str, Any]] = []
+        self._drawn_for: tuple | None = None
+        self._rebuilding = False
 
-    def on_mount(self) -> None:
-        for key, header in COLUMNS:
-            self.add_column(header, key=key)
-
+    # -- contents
     def load(self, sessions: list[dict[str, Any]]) -> None:
         """Replace the rows, keeping the cursor on the same session when it still exists."""
-        current = self.highlighted_id
         self.sessions = {s["id"]: s for s in sessions}
         self.marked &= set(self.sessions)
-        self.clear()
-        for session in sessions:
-            self.add_row(*(_cell(key, session, session["id"] in self.marked) for key, _ in COLUMNS),
-                         key=session["id"])
-        self._apply_sort()
-        if current in self.sessions:
-            self.move_cursor(row=self.get_row_index(current))
+        self._rows = [display_fields(s) for s in sessions]
+        self._rebuild()
         self.post_message(self.Highlighted(self.highlighted_id))
 
+    def on_resize(self, event: Resize) -> None:
+        if self._drawn_for != self._layout_inputs():
+            self._rebuild()
+
+    def _available_width(self) -> int:
+        width = self.size.width - (1 + CELL_GAP)  # the mark column
+        # the vertical scrollbar appears once the rows outgrow the height (the header takes one line)
+        if len(self._rows) > max(self.size.height - 1, 0):
+            width -= self.styles.scrollbar_size_vertical
+        return width
+
+    def _layout_inputs(self) -> tuple:
+        return (self._available_width(), self.sort_key, self.sort_descending, len(self._rows))
+
+    def _sorted(self) -> list[dict[str, Any]]:
+        present = [r for r in self._rows if _sort_value(r, self.sort_key)[0] == 0]
+        missing = [r for r in self._rows if _sort_value(r, self.sort_key)[0] == 1]
+        # stable: equal keys keep the store's newest-first order
+        return sorted(present, key=lambda r: _sort_value(r, self.sort_key), reverse=self.sort_descending) + missing
+
+    def _rebuild(self) -> None:
+        """Fit the columns to the width, then draw every row in sort order (the cursor stays put)."""
+        current = self.highlighted_id
+        self._drawn_for = self._layout_inputs()
+        fitted = fit_columns(self._rows, self._drawn_for[0], CELL_GAP, title_extra={self.sort_key: 2})
+        self.shown_keys = [f.column.key for f in fitted]
+        self._rebuilding = True
+        try:
+            self.clear(columns=True)
+            self.add_column(" ", key=MARK, width=1)
+            for column in fitted:
+                title = "" if column.short else column.column.title
+                if column.column.key == self.sort_key:
+                    title += ARROWS[self.sort_descending]
+                self.add_column(Text(title, justify="right" if column.column.fmt else "left"),
+                                key=column.column.key, width=column.width)
+            for row in self._sorted():
+                cells = [self._mark_cell(row["id"])]
+                for column in fitted:
+                    # Text, not str: DataTable would parse a prompt's brackets as markup
+                    text = Text(fitted_cell(column, row), justify="right" if column.column.fmt else "left",
+                                no_wrap=True)
+                    if column.column.key == "status_display":
+                        text.stylize(STATUS_STYLE.get(row.get("status"), ""))
+                    cells.append(text)
+                self.add_row(*cells, key=row["id"])
+            if current in self.sessions:
+                self.move_cursor(row=self.get_row_index(current))
+        finally:
+            self._rebuilding = False
+        self.border_subtitle = self._subtitle(fitted)
+
+    def _subtitle(self, fitted) -> str:
+        """The legend of a marker, and the sort when its column has no room."""
+        parts = [legend(fitted, self._rows)]
+        if self.sort_key not in self.shown_keys:
+            title = "started" if self.sort_key == DEFAULT_SORT else self.sort_key
+            parts.append(f"sorted by {title}{ARROWS[self.sort_descending]}")
+        return " · ".join(p for p in parts if p)
+
+    def _mark_cell(self, session_id: str) -> Text:
+        return Text("✔" if session_id in self.marked else " ", style="bold cyan")
+
+    # -- the cursor
     def highlight(self, session_id: str) -> None:
         """Put the cursor on a session (a run just saved it: show that one)."""
         if session_id in self.sessions:
@@ -104,43 +163,41 @@ class SessionsTable(DataTable):
             return [i for i in self.sessions if i in self.marked]
         return [self.highlighted_id] if self.highlighted_id else []
 
-    def _apply_sort(self) -> None:
-        key = COLUMNS[self._sort_index][0]
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if not self._rebuilding:  # a redraw moves the cursor back where it was: nothing changed
+            self.post_message(self.Highlighted(event.row_key.value if event.row_key else None))
 
-        def sort_key(value: Text) -> tuple:
-            plain = value.plain.strip()
-            try:
-                return (0, float(plain), "")
-            except ValueError:
-                return (1, 0.0, plain)
+    # -- sorting
+    def sort_by(self, key: str, *, descending: bool) -> None:
+        self.sort_key, self.sort_descending = key, descending
+        self._rebuild()
 
-        self.sort(key, key=sort_key, reverse=self._sort_reverse)
+    def _sort_keys(self) -> list[str]:
+        """What `s` steps through: the columns on screen, and the start time (the default order)."""
+        return self.shown_keys + ([DEFAULT_SORT] if DEFAULT_SORT not in self.shown_keys else [])
 
     def action_sort_next(self) -> None:
-        self._sort_index = 1 + self._sort_index % (len(COLUMNS) - 1)  # column 0 (marks) isn't a sort key
-        self._apply_sort()
-        self.notify(f"sorted by {COLUMNS[self._sort_index][1]}", timeout=1.5)
+        keys = self._sort_keys()
+        following = keys[(keys.index(self.sort_key) + 1) % len(keys)] if self.sort_key in keys else keys[0]
+        # figures read best largest first, names alphabetically
+        numeric = any(isinstance(r.get(following), (int, float)) for r in self._rows)
+        self.sort_by(following, descending=numeric or following == DEFAULT_SORT)
 
     def action_sort_reverse(self) -> None:
-        self._sort_reverse = not self._sort_reverse
-        self._apply_sort()
+        self.sort_by(self.sort_key, descending=not self.sort_descending)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        index = [k for k, _ in COLUMNS].index(event.column_key.value)
-        if index == 0:
+        key = event.column_key.value
+        if key == MARK:
             return
-        self._sort_reverse = not self._sort_reverse if index == self._sort_index else False
-        self._sort_index = index
-        self._apply_sort()
+        self.sort_by(key, descending=not self.sort_descending if key == self.sort_key else True)
 
+    # -- marks
     def action_toggle_mark(self) -> None:
         session_id = self.highlighted_id
         if session_id is None:
             return
         self.marked ^= {session_id}
-        self.update_cell(session_id, "mark", _cell("mark", {}, session_id in self.marked))
+        self.update_cell(session_id, MARK, self._mark_cell(session_id))
         self.post_message(self.MarksChanged(self.selected_ids() if self.marked else []))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        self.post_message(self.Highlighted(event.row_key.value if event.row_key else None))
