@@ -46,6 +46,7 @@ class MainScreen(SessionActions, Screen):
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
         Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
+        Binding("w", "sweeps", "Sweeps", id="sweeps"),
     ]
 
     def __init__(self) -> None:
@@ -142,6 +143,12 @@ class MainScreen(SessionActions, Screen):
             return
         self.controller.unfollow()
         self.controller.run(editor.prompt, settings)
+
+    def action_sweeps(self) -> None:
+        """w: the sweeps in the store, their cells and charts (read-only; sweeps run from the CLI)."""
+        from tui.screens.sweep import SweepScreen  # deferred: textual-plotext and the sweep readers
+
+        self.app.push_screen(SweepScreen())
 
     def action_stop_run(self) -> None:
         """Escape: our run, else the run we are watching, else the model load (in that order: the
