@@ -175,3 +175,31 @@ def test_baseline_vs_optimised_configurations(tmp_path, private_data_dir):
     # the same weights, dtype and attention kernel as the baseline: the same greedy text
     assert rows["eager-fp32"]["exact_match_rate"] == 1.0 and rows["eager-fp32"]["rouge_l_f1"] == 1.0
     assert (tmp_path / "t" / "configs.csv").read_text().startswith("config,batch")
+
+
+def test_a_concurrency_sweep_against_a_server(tmp_path, private_data_dir):
+    from remote_servers import ServerThread
+    from test_remote_concurrency import streaming_app
+
+    with ServerThread(streaming_app(6, 0.003)) as server:
+        result = run_cli("sweep", "--server", server.url, "--concurrency", "1,4", "--max-new-tokens", "6",
+                         "--warmup", "0", "--prompt-count", "4", "--plot", str(tmp_path / "p"), "--json",
+                         data_dir=private_data_dir, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    cells = {c["batch"]: c for c in report["cells"]}
+    assert set(cells) == {1, 4} and {c["status"] for c in cells.values()} == {"done"}
+    db = store_file(private_data_dir)
+    for concurrency, cell in cells.items():
+        assert cell["key"] == f"batch={concurrency} tokens=6 precision=auto"
+        runs = read_only_query(db, "SELECT r.summary FROM runs r JOIN sweep_cells c ON c.run_id = r.id"
+                                   " WHERE c.cell=?", (cell["key"],))
+        summary = json.loads(runs[0][0])
+        assert summary["concurrency"] == concurrency
+        # a server's aggregate is the run's own, measured on the client's clock
+        assert cell["tokens_per_s"] == pytest.approx(summary["aggregate_tokens_per_s"])
+        assert cell["sessions"] == 4 and cell["floor_ms"] is None  # no roofline for a server we can't see
+    tagged = read_only_query(db, "SELECT COUNT(*) FROM sessions WHERE sweep_id=? AND cell IS NOT NULL",
+                             (report["sweep_id"],))
+    assert tagged == [(8,)]
+    assert (tmp_path / "p" / "throughput_vs_batch.svg").exists()
