@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 from profiler.errors import InputError
 
@@ -25,4 +26,18 @@ def check_finite(flag: str, value: object) -> float:
     return float(value)
 
 
-__all__ = ["SEED_MAX", "SEED_MIN", "check_finite", "check_seed"]
+SETTING_LABELS = {"--max-new-tokens": "max new tokens", "--temperature": "temperature", "--top-p": "top-p",
+                  "--warmup": "warm-up runs", "--repeat": "repeats", "--seed": "seed"}
+"""The run settings' flags, as the app's settings panel labels the same fields."""
+
+
+def without_flags(message: str) -> str:
+    """A settings error as the app words it: 'top-p must be in (0, 1]', where the CLI says '--top-p ...'.
+
+    The checks stay one definition and keep naming the flag for the CLI; the app, which has no flags,
+    names the field instead.
+    """
+    return re.sub(r"--[a-z][a-z0-9-]*", lambda flag: SETTING_LABELS.get(flag.group(0), flag.group(0)[2:]), message)
+
+
+__all__ = ["SEED_MAX", "SEED_MIN", "SETTING_LABELS", "check_finite", "check_seed", "without_flags"]

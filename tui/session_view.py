@@ -102,8 +102,8 @@ def fit_columns(sessions: list[dict[str, Any]], available: int, gap: int, *, wid
     `sessions` have `display_fields` applied; `gap` is what each column costs beside its text
     (padding, rule); `title_extra` adds cells to some titles (the sort arrow). Essentials are added
     by priority at their smallest (text at `min_width`, a marker at one character) while they fit;
-    then markers take their full text where it fits and text columns share the room up to
-    `max_width`; then extras join where room is left; what is still left widens the text columns. `wide`: every column, each at its full width (the caller lets the line run past the screen).
+    then text columns share the room up to `max_width`, and markers take their full text where it
+    still fits; then extras join where room is left; what is still left widens the text columns. `wide`: every column, each at its full width (the caller lets the line run past the screen).
     """
     title_extra = title_extra or {}
 
@@ -132,11 +132,12 @@ def fit_columns(sessions: list[dict[str, Any]], available: int, gap: int, *, wid
             break
         widths[column.key] = smallest(column)
         used += need
+    # model and prompt read better than a marker spelt out (its legend is on show): they grow first
+    used = _share(widths, {c.key: fullest(c) for c in present if c.is_text and c.key in widths}, available - used, used)
     for column in sorted((c for c in present if c.key in widths and not c.is_text), key=lambda c: c.priority):
         if fullest(column) - widths[column.key] <= available - used:  # a marker: whole or one character
             used += fullest(column) - widths[column.key]
             widths[column.key] = fullest(column)
-    used = _share(widths, {c.key: fullest(c) for c in present if c.is_text and c.key in widths}, available - used, used)
     # extras only once every essential is on show: `in` beside a dropped `tokens` would read as a mistake
     all_essentials = all(c.key in widths for c in present if not c.extra)
     for column in sorted((c for c in present if c.extra and all_essentials), key=lambda c: c.priority):

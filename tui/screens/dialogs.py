@@ -1,4 +1,8 @@
-"""Small modal questions: yes/no, and a path to export to."""
+"""Small modal questions: yes/no, and a path to export to.
+
+Their text wraps inside the box (a Label is as wide as its text by default, and the box cut it to
+one line): `width: 1fr` on every Label here.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 60; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    ConfirmScreen > Vertical { width: 64; max-width: 96%; height: auto; border: thick $warning; background: $surface;
+                               padding: 1 2; }
+    ConfirmScreen Label { width: 1fr; }
     ConfirmScreen Horizontal { height: auto; align: center middle; margin-top: 1; }
     ConfirmScreen Button { margin: 0 1; }
     """
@@ -50,6 +56,7 @@ class ExportPathScreen(ModalScreen[str | None]):
     ExportPathScreen { align: center middle; }
     ExportPathScreen > Vertical { width: 80%; max-width: 90; height: auto; border: thick $primary;
                                   background: $surface; padding: 1 2; }
+    ExportPathScreen Label { width: 1fr; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
@@ -76,6 +83,8 @@ class ExportPathScreen(ModalScreen[str | None]):
 
 QUIT_STOP = "stop"
 QUIT_BACKGROUND = "background"
+QUIT_QUESTION = ("A run is active. Stop it (the session is kept as interrupted), or leave it running in "
+                 "the background (the engine finishes it, stores it finished, then exits)?")
 
 
 class QuitRunScreen(ModalScreen[str | None]):
@@ -84,7 +93,9 @@ class QuitRunScreen(ModalScreen[str | None]):
 
     DEFAULT_CSS = """
     QuitRunScreen { align: center middle; }
-    QuitRunScreen > Vertical { width: 72; height: auto; border: thick $warning; background: $surface; padding: 1 2; }
+    QuitRunScreen > Vertical { width: 72; max-width: 96%; height: auto; border: thick $warning; background: $surface;
+                               padding: 1 2; }
+    QuitRunScreen Label { width: 1fr; }
     QuitRunScreen Horizontal { height: auto; align: center middle; margin-top: 1; }
     QuitRunScreen Button { margin: 0 1; }
     """
@@ -93,7 +104,7 @@ class QuitRunScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("A run is active. Quit and…")
+            yield Label(QUIT_QUESTION)
             with Horizontal():
                 yield Button("Stop it (s)", variant="warning", id=QUIT_STOP)
                 yield Button("Leave it running (b)", variant="primary", id=QUIT_BACKGROUND)

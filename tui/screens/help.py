@@ -8,7 +8,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
-HELP = """\
+from tui.session_view import ARRIVAL_LABEL, dropped_at_narrow_widths
+
+HELP = f"""\
 # tokenlat-tui keys
 
 | Key | What it does |
@@ -36,6 +38,12 @@ exits and the run goes on to its end, stored *finished* (`--on-hangup stop` stor
 
 **TTFT** is the first token: prompt processing plus the first sampled token. The sparkline shows
 decode steps (token 2 onward), one column = the slowest token it covers, so spikes stay visible.
+
+**Sessions table**: id, status, model, prompt, tokens, then TTFT and decode p50/p95/p99 in ms and
+tokens/s; figures are never cut. Where the panel is narrow (80 columns) columns leave in this order:
+{", ".join(dropped_at_narrow_widths())} (the id stays); `tokenlat-tui sessions --wide` lists every
+column. Where its column has no room, `*` marks a remote session ({ARRIVAL_LABEL}) and `w` a warm-up
+(left out of statistics). The sort column's header shows ▼ (descending) or ▲.
 
 Press `escape` or `q` to close.
 """

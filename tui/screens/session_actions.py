@@ -11,6 +11,11 @@ from tui.screens.dialogs import ConfirmScreen, ExportPathScreen
 from tui.widgets.sessions_table import SessionsTable
 
 
+def sessions_phrase(count: int) -> str:
+    """'1 session', '3 sessions'."""
+    return f"{count} session" + ("" if count == 1 else "s")
+
+
 def default_export_path(directory: Path | None = None) -> str:
     """A new file name in the current directory, so the suggested path never needs an overwrite."""
     directory = directory or Path.cwd()
@@ -23,13 +28,21 @@ def default_export_path(directory: Path | None = None) -> str:
     return str(candidate)
 
 
+def delete_question(ids: list[str]) -> str:
+    """One session has its tokens, several have their tokens."""
+    if len(ids) == 1:
+        return f"Delete session {ids[0][:8]} and all its tokens? This can't be undone."
+    return f"Delete {len(ids)} sessions ({', '.join(i[:8] for i in ids)}) and all their tokens? This can't be undone."
+
+
 class SessionActions:
     """Needs `self.app.store`, `self.running`, `self.live` and a SessionsTable on the screen."""
 
     def action_export(self) -> None:
         table = self.query_one(SessionsTable)
         ids = sorted(table.marked) or None  # marked sessions, else everything
-        what = f"{len(ids)} marked session(s)" if ids else f"all {len(table.sessions)} session(s)"
+        what = (f"{len(ids)} marked session{'' if len(ids) == 1 else 's'}" if ids
+                else f"all {sessions_phrase(len(table.sessions))}")
 
         def chosen(path: str | None) -> None:
             if not path:
@@ -54,7 +67,8 @@ class SessionActions:
         except OSError as exc:  # disk full, permissions: one line, the app keeps running
             self.notify(f"can't write {path}: {exc.strerror or exc}", title="export failed", severity="error")
             return
-        self.notify(f"wrote {result.rows} tokens of {result.sessions} session(s) to {result.path}", title="exported")
+        self.notify(f"wrote {result.rows} tokens of {sessions_phrase(result.sessions)} to {result.path}",
+                    title="exported")
 
     def action_delete_selected(self) -> None:
         table = self.query_one(SessionsTable)
@@ -64,7 +78,6 @@ class SessionActions:
         if self.live is not None and self.live.session_id in ids:
             self.notify("that session is running: stop it first (escape)", severity="warning")
             return
-        what = f"session {ids[0][:8]}" if len(ids) == 1 else f"{len(ids)} sessions"
 
         def answered(yes: bool) -> None:
             if not yes:
@@ -75,7 +88,7 @@ class SessionActions:
                 self.notify(str(exc), title="nothing deleted", severity="error", timeout=10)
                 return
             table.marked.clear()
-            self.notify(f"deleted {count} session(s)")
+            self.notify(f"deleted {sessions_phrase(count)}")
             self.post_message(SessionsChanged())
 
-        self.app.push_screen(ConfirmScreen(f"Delete {what} and all its tokens? This can't be undone."), answered)
+        self.app.push_screen(ConfirmScreen(delete_question(ids)), answered)

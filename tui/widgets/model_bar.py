@@ -6,6 +6,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 
+SEPARATOR = " · "
+
+
 class ModelBar(Static):
     def show_loading(self, what: str, fraction: float) -> None:
         filled = int(round(fraction * 20))
@@ -17,11 +20,13 @@ class ModelBar(Static):
                                   ("  (past sessions can still be browsed, fitted and exported)", "dim")))
 
     def show_backend(self, info) -> None:
-        parts = [("model ", "dim"), (info.model, "bold")]
+        """`model NAME [label] dtype float32 · quant none · device cpu · ctx 4096`: every field apart."""
+        parts: list = [("model ", "dim"), (info.model, "bold")]
         if info.label:
-            parts += ["  ", (f"[{info.label}]", "bold yellow")]
-        for name, value in (("dtype", info.dtype), ("quant", info.quant), ("device", info.device),
-                            ("gpu", info.gpu_name), ("ctx", info.max_context)):
-            if value:
-                parts += [(f"  {name} ", "dim"), str(value)]
+            parts += [" ", (f"[{info.label}]", "bold yellow")]
+        fields = [(name, value) for name, value in (("dtype", info.dtype), ("quant", info.quant),
+                                                    ("device", info.device), ("gpu", info.gpu_name),
+                                                    ("ctx", info.max_context)) if value]
+        for number, (name, value) in enumerate(fields):
+            parts += [(SEPARATOR if number else " ", "dim"), (f"{name} ", "dim"), str(value)]
         self.update(Text.assemble(*parts))

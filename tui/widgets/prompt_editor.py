@@ -10,6 +10,7 @@ from textual.widgets import Checkbox, Input, Label, TextArea
 from profiler.backends.base import SamplingSettings
 from profiler.collect import RunSettings
 from profiler.errors import InputError
+from profiler.flag_checks import SETTING_LABELS, without_flags
 
 DEFAULT_PROMPT = ""
 
@@ -56,18 +57,21 @@ class PromptEditor(Horizontal):
         label.update(f"prompt: {count} tokens")
 
     def settings(self) -> RunSettings:
-        """The settings as typed; raises InputError naming the field that can't be read."""
+        """The settings as typed; raises InputError naming the field (as labelled here, not its CLI flag)."""
 
         def number(widget_id: str, kind: type):
             raw = self.query_one(f"#{widget_id}", Input).value.strip()
             try:
                 return kind(raw)
             except ValueError:
-                raise InputError(f"{widget_id.replace('-', ' ')}: {raw!r} is not a number") from None
+                raise InputError(f"{SETTING_LABELS['--' + widget_id]}: {raw!r} is not a number") from None
 
         sampling = SamplingSettings(temperature=number("temperature", float), top_p=number("top-p", float))
         settings = RunSettings(max_new_tokens=number("max-new-tokens", int),
                                ignore_eos=self.query_one("#ignore-eos", Checkbox).value,
                                warmup=number("warmup", int), repeat=number("repeat", int), sampling=sampling)
-        settings.validate()
+        try:
+            settings.validate()
+        except InputError as exc:
+            raise InputError(without_flags(str(exc))) from None
         return settings
