@@ -179,3 +179,18 @@ def test_identical_texts_without_words_score_full_rouge():
     texts = ["\x07\u00e9\u00e9 \u2014 ~~", "!!"]
     quality = output_quality([[1, 2], [3]], [[1, 2], [3]], texts, list(texts))
     assert quality.exact_matches == 2 and quality.rouge_l_f1 == 1.0
+
+
+def test_a_cells_peak_memory_is_its_own_not_the_process_lifetime_peak():
+    import numpy as np
+
+    from profiler.sweep.memory import PeakMemory, peak_rss_mb
+
+    big = np.ones(300 * 2**20 // 8)  # touched: 300 MiB resident
+    high = peak_rss_mb()
+    del big
+    peak = PeakMemory()
+    peak.reset()
+    if not peak.cell_only:
+        pytest.skip("this kernel doesn't let a process reset its peak RSS (/proc/self/clear_refs)")
+    assert peak.peak_mb() < high - 200  # the freed 300 MiB no longer counts

@@ -97,10 +97,14 @@ class SweepStore:
                                   [(sweep_id, cell, run_id, s) for s in session_ids])
 
     def set_peak_memory(self, run_id: str, peak_mb: float) -> None:
-        """Peak memory of a run onto its sessions, where the runner didn't record one itself."""
+        """The cell's own peak memory onto its run's sessions.
+
+        It replaces what the run recorded: on the CPU a run can only read the process's lifetime peak
+        (ru_maxrss), which after a large cell stays high for every later one; the sweep resets the peak
+        (profiler/sweep/memory.py) before each cell, so its figure is that cell's.
+        """
         with write_transaction(self.conn):
-            self.conn.execute("UPDATE sessions SET peak_memory_mb=? WHERE run_id=? AND peak_memory_mb IS NULL",
-                              (peak_mb, run_id))
+            self.conn.execute("UPDATE sessions SET peak_memory_mb=? WHERE run_id=?", (peak_mb, run_id))
 
     def recover(self, sweep_id: str) -> None:
         """A sweep whose process ended without closing it: its running cells become `interrupted`."""

@@ -147,7 +147,7 @@ class SweepRunner:
             return CellOutcome(FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
         finally:
             self.in_cell = False
-        if peak and outcome.run_id:
+        if peak and peak.cell_only and outcome.run_id:
             measured = peak.peak_mb()
             if measured is not None:
                 self.sweeps.set_peak_memory(outcome.run_id, measured)
