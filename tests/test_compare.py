@@ -110,3 +110,17 @@ def test_identical_sides_do_not_differ_clearly():
     p50 = result.differences["decode_p50_ms"]
     assert p50.relative == 0.0 and p50.ci_low <= 0.0 <= p50.ci_high
     assert "do not differ clearly" in result.verdict()
+
+
+def test_a_remote_session_is_labelled_with_its_timing(private_data_dir: Path):
+    from profiler.store import SessionStore
+    from seeded_sessions import Spec, seed_sessions
+    from tui.session_view import ARRIVAL_LABEL
+
+    seed_sessions(SessionStore(private_data_dir), [Spec("aaaa0001-local", "p", seed=1, day=1),
+                                                   Spec("dddd0001-remote", "p", seed=1, day=2, timing="arrival")])
+    table = run_cli("compare", "aaaa0001", "dddd0001", data_dir=private_data_dir)
+    assert table.returncode == 0, table.stderr
+    assert f"dddd0001: {ARRIVAL_LABEL}" in table.stdout and f"aaaa0001: {ARRIVAL_LABEL}" not in table.stdout
+    report = json.loads(run_cli("compare", "aaaa0001", "dddd0001", "--json", data_dir=private_data_dir).stdout)
+    assert report["baseline"]["timing"] == "device" and report["comparisons"][0]["timing"] == "arrival"

@@ -21,7 +21,8 @@ HELP = f"""\
 | `ctrl+e` | export the marked sessions (or all) to CSV |
 | `ctrl+f` | refit the prediction panel |
 | `tab` / `shift+tab` | next / previous panel or field |
-| `space` | (sessions table) mark a session for fit, export, delete |
+| `space` | (sessions table) mark a session for fit, export, delete, compare |
+| `c` | (sessions table) compare the marked sessions (two or more; the earliest is the baseline): verdict, TTFT/p50/p95/p99/tok/s with each change's interval, latency vs context overlaid |
 | `s` / `S` | (sessions table) sort by the next column / reverse |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
 | `enter` | (horizon, next N) refit with the new value |

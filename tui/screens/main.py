@@ -21,6 +21,7 @@ from profiler.errors import ProfilerError
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
 from tui.run_controller import RunController
+from tui.screens.compare import open_compare
 from tui.screens.session_actions import SessionActions
 from tui.session_view import efficiency_or_none
 from tui.widgets.latency_panel import LatencyPanel
@@ -46,6 +47,7 @@ class MainScreen(SessionActions, Screen):
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
         Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
+        Binding("c", "compare", "Compare", id="compare"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
     ]
 
@@ -257,6 +259,9 @@ class MainScreen(SessionActions, Screen):
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:
         self.refit()
+
+    def action_compare(self) -> None:
+        open_compare(self, self.query_one(SessionsTable))  # the marked sessions; fewer than two: says how
 
     # -- prediction
     def action_refit(self) -> None:

@@ -1,0 +1,120 @@
+"""`c` with sessions marked: which run was faster, by how much, and how sure we can be.
+
+The verdict first (the answer), then the side-by-side table with each change against the baseline
+and its interval, then the sessions' decode latencies overlaid. The figures, the table and the
+verdict are `tui/compare_view.py`'s, the same as `tokenlat-tui compare` prints. One column that
+scrolls vertically: readable at 80x24, never sideways.
+
+The bootstrap (2000 resamples) takes a moment on long sessions, so it runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from profiler.errors import ProfilerError
+from tui.compare_view import (LoadedComparison, comparison_table, different_models_line, load_comparison, models_of,
+                              notes)
+from tui.screens.dialogs import ConfirmScreen
+from tui.widgets.compare_chart import CompareChart, Series
+
+
+HOW_TO_MARK = "mark two or more sessions with space in the sessions table, then press c"
+
+
+def open_compare(screen, table) -> None:
+    """`c` on the main screen: compare the marked sessions, the earliest started as the baseline.
+
+    Fewer than two marked: a notification says how. Different models: asked first (as `--any`
+    is asked for on the command line), since their latencies measure different things."""
+    marked = sorted((sid for sid in table.marked if sid in table.sessions), key=lambda sid: table.sessions[sid]["started"])
+    if len(marked) < 2:
+        screen.notify(HOW_TO_MARK, title="compare", severity="warning")
+        return
+    models = models_of([table.sessions[sid] for sid in marked])
+    if len(models) == 1:
+        screen.app.push_screen(CompareScreen(marked))
+        return
+    question = (f"The marked {different_models_line(models)}: their latencies measure different things. "
+                "Compare them anyway?")
+    screen.app.push_screen(ConfirmScreen(question),
+                           lambda yes: screen.app.push_screen(CompareScreen(marked, allow_models=True)) if yes else None)
+
+
+class CompareScreen(Screen[None]):
+    DEFAULT_CSS = """
+    CompareScreen #compare-title { height: 1; background: $panel; padding: 0 1; }
+    CompareScreen #compare-body { height: 1fr; padding: 0 1; }
+    CompareScreen #compare-verdict { height: auto; margin-bottom: 1; }
+    CompareScreen #compare-table { height: auto; }
+    CompareScreen #compare-notes { height: auto; color: $text-muted; margin-bottom: 1; }
+    CompareScreen #compare-chart { height: 16; }
+    """
+    BINDINGS = [Binding("escape", "close", "Close", priority=True, id="compare.close")]
+
+    def __init__(self, session_ids: list[str], *, allow_models: bool = False) -> None:
+        super().__init__()
+        self.session_ids = list(session_ids)
+        """The sessions compared, the baseline first."""
+        self.allow_models = allow_models
+        """The user confirmed comparing sessions of different models (the CLI's --any)."""
+        self.loaded: LoadedComparison | None = None
+        """The comparison on screen (tests read its figures); None while it is computed."""
+
+    def compose(self) -> ComposeResult:
+        count = len(self.session_ids)
+        yield Static(Text(f"compare {count} sessions · baseline {self.session_ids[0][:8]} · escape closes"),
+                     id="compare-title")
+        with VerticalScroll(id="compare-body"):
+            yield Static(Text(f"comparing {count} sessions…"), id="compare-verdict")
+            yield Static(id="compare-table")
+            yield Static(id="compare-notes")
+            yield CompareChart(id="compare-chart")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#compare-body").focus()  # arrow keys and page keys scroll at once
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
+    def _load(self) -> None:
+        try:
+            loaded = load_comparison(self.app.store, [[sid] for sid in self.session_ids],
+                                     allow_models=self.allow_models)
+        except ProfilerError as exc:
+            self.app.call_from_thread(self._show_error, str(exc))
+            return
+        self.app.call_from_thread(self._show, loaded)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # an unexpected failure (a damaged store) is a line on this screen, never a crash
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self._show_error((str(error).strip().splitlines() or [type(error).__name__])[0])
+
+    def _show_error(self, error: str) -> None:
+        self.query_one("#compare-verdict", Static).update(Text(f"can't compare: {error}", style="bold red"))
+        self.notify(error, title="can't compare", severity="error")
+
+    def _show(self, loaded: LoadedComparison) -> None:
+        self.loaded = loaded
+        verdicts = Text("\n".join(loaded.verdicts), style="bold")
+        self.query_one("#compare-verdict", Static).update(verdicts)
+        self.query_one("#compare-table", Static).update(comparison_table(loaded))
+        self.query_one("#compare-notes", Static).update(Text("\n".join(notes(loaded))))
+        series = []
+        for side in loaded.sides:
+            decode = [t for sid in side.session_ids for t in loaded.tokens[sid] if t["phase"] == "decode"]
+            series.append(Series(side.label, [t["context_size"] for t in decode], [t["latency_ms"] for t in decode]))
+        self.query_one(CompareChart).show(series)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
