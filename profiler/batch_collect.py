@@ -158,14 +158,14 @@ class BatchCollector:
         plan = plan_batches(len(prompts), self.batch)
         # one static cache size for the whole run: a new size would be a new compiled graph
         self._cache_len = max(len(ids) for ids in encoded) + self.settings.max_new_tokens
-        result = BatchRun(run_id=str(uuid.uuid4()))
-        self._begin_run(result.run_id, len(prompts))
         if getattr(self.backend, "is_cuda", False):
             self.backend.torch.cuda.reset_peak_memory_stats()
+        if self.backend.compiled:  # before the run's row: a compiler that fails leaves nothing stored
+            self.compile_ms = self._compile(plan[0], encoded)
+        result = BatchRun(run_id=str(uuid.uuid4()))
+        self._begin_run(result.run_id, len(prompts))
         try:
             with GcWatch() as gc_watch:
-                if getattr(self.backend, "compiled", False):
-                    self.compile_ms = self._compile(plan[0], encoded)
                 for index in range(self.settings.warmup):
                     if self.cancel.is_set():
                         break
