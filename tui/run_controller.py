@@ -9,6 +9,10 @@ Two kinds of live session:
 - `live`: a run of our own engine; its tokens come as events.
 - `follower`: a `running` session someone else writes (a detached engine, another app, `collect`);
   its tokens are read from the store as they are flushed.
+
+What runs is the local model or a server (the connection form's choice, remembered here for the
+app session). A server run goes through the engine too (`run_remote`), so a hang-up doesn't end
+it either; with N streams in flight the panel shows one of them (the oldest still running).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from profiler.backends.base import BackendInfo
 from profiler.engine.follow import SessionFollower
 from profiler.engine.protocol import DETACH_STOP, token_from_list
 from profiler.records import TokenRecord
+from tui.connection_settings import ConnectionSettings
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionStarted)
+from tui.session_view import timing_label
 
 COUNT_CACHE_SIZE = 256
 
@@ -37,6 +43,11 @@ class LiveSession:
     records: list[TokenRecord] = field(default_factory=list)
     sample: tuple | None = None
     """The engine's latest GPU/CPU sample (rides on each batch of tokens)."""
+    timing: str = "device"
+    """'arrival' for a server's stream (client arrival timing), as the stored session says."""
+    concurrency: int = 1
+    """Streams of its run in flight together."""
+    ended: bool = False
 
 
 class RunController:
@@ -46,23 +57,67 @@ class RunController:
         self._engine_factory = engine_factory
         self.backend_options = backend_options
         self.engine = None
-        self.info: BackendInfo | None = None
-        """The loaded model's description; None until the engine says it is loaded."""
         self.loading = False
         self.run_active = False
         """From the run request until the engine's `run_finished`."""
         self.live: LiveSession | None = None
+        self.streams: dict[str, LiveSession] = {}
+        """Every session of the current run so far, by id (a server run has one per stream); `live`
+        is the one the panel shows: of several streams at once, the oldest still running."""
         self.follower: SessionFollower | None = None
+        self.remote = None
+        """The server runs go to (`RemoteOptions`), or None for the local model."""
+        self.connection = ConnectionSettings()
+        """The connection form's last applied values (remembered for the app session)."""
+        self.local_info: BackendInfo | None = None
+        """The local model, once the engine loaded it."""
+        if type(backend_options).__name__ == "RemoteOptions":  # `tokenlat-tui --server URL`: no local model
+            self.remote = backend_options
+            self.connection = ConnectionSettings.from_options(backend_options)
+            self.backend_options = None
         self._counts: dict[str, int] = {}
         self._last_count = 0
         self._left = False
+
+    @property
+    def info(self) -> BackendInfo | None:
+        """What runs: the server (its description) or the loaded local model; None when neither can run."""
+        if self.remote is not None:
+            return server_info(self.remote)
+        return self.local_info
 
     # -- the engine
     def start_engine(self) -> None:
         self.engine = self._engine_factory(self._on_event)
         self.engine.start()
-        self.loading = True
-        self.engine.load(self.backend_options)
+        if self.remote is None:
+            self.loading = True
+            self.engine.load(self.backend_options)
+
+    def _engine_alive(self) -> bool:
+        return self.engine is not None and getattr(self.engine, "alive", False)
+
+    def connect(self, settings: ConnectionSettings, options) -> None:
+        """Apply the connection form: runs go to the server `options`, or (None) to the local model,
+        which is loaded now if it isn't yet. Nothing is sent to the server until a run."""
+        self.connection = settings
+        self.remote = options
+        post = self.poster.post_message
+        if options is not None:
+            if not self._engine_alive():
+                self.start_engine()
+            post(BackendLoaded(self.info))  # the model bar and the editor treat a server like a loaded model
+            return
+        if self.backend_options is None:
+            from profiler.backends import BackendOptions
+
+            self.backend_options = BackendOptions()
+        if self.local_info is not None:
+            post(BackendLoaded(self.local_info))
+            return
+        self.reload()
+        if self.loading:
+            post(BackendLoadProgressed("loading the local model", 0.0))
 
     def cancel_load(self) -> None:
         """Stop loading: the engine process is ended (nothing is stored while loading)."""
@@ -74,9 +129,13 @@ class RunController:
 
     def reload(self) -> None:
         """Load the model again after a failed or cancelled load, or after the engine died."""
-        if self.loading or self.info is not None:
+        if self.remote is not None:
+            if not self._engine_alive():
+                self.start_engine()  # a server needs no model, only an engine to run it
             return
-        if self.engine is not None and getattr(self.engine, "alive", False):
+        if self.loading or self.local_info is not None:
+            return
+        if self._engine_alive():
             self.loading = True
             self.engine.load(self.backend_options)
             return
@@ -96,7 +155,25 @@ class RunController:
     # -- running
     def run(self, prompt: str, settings) -> None:
         self.run_active = True
-        self.engine.run(prompt, settings)
+        self.streams = {}
+        if self.remote is None:
+            self.engine.run(prompt, settings)
+            return
+        if not self._engine_alive():
+            self.start_engine()
+        self.engine.run_remote(prompt, settings, self.remote)
+
+    def live_title(self) -> str:
+        """The live panel's title: the session, and for a server's concurrent streams how many are in
+        flight (the panel adds the session's timing label)."""
+        live = self.live
+        if live is None:
+            return ""
+        title = f"running {live.session_id[:8]}"
+        if live.concurrency > 1:
+            running = sum(1 for stream in self.streams.values() if not stream.ended)
+            title += f" · {running} of {live.concurrency} streams in flight"
+        return title
 
     def stop(self) -> None:
         if self.run_active and self.engine is not None:
@@ -149,16 +226,20 @@ class RunController:
         kind = event["type"]
         post = self.poster.post_message
         if kind == "tokens":
-            live = self.live
-            if live is not None and live.session_id == event["session_id"]:
-                live.records.extend(token_from_list(values) for values in event["records"])
+            live = self.streams.get(event["session_id"])
+            if live is not None:
+                records = [token_from_list(values) for values in event["records"]]
+                if event.get("replace"):
+                    live.records = records  # a remote stream's stored tokens replace the provisional ones
+                else:
+                    live.records.extend(records)
                 if event.get("sample"):
                     live.sample = tuple(event["sample"])
         elif kind == "loading":
             post(BackendLoadProgressed(event["what"], event["fraction"]))
         elif kind == "loaded":
             self.loading = False
-            self.info = BackendInfo(**event["info"])
+            self.local_info = BackendInfo(**event["info"])
             post(BackendLoaded(self.info))
         elif kind == "load_failed":
             self.loading = False
@@ -170,14 +251,29 @@ class RunController:
                 self._counts[event["request"]] = self._last_count = event["count"]
                 post(PromptCounted())
         elif kind == "session_started":
-            self.live = LiveSession(event["session_id"], event["input_tokens"], event.get("max_new_tokens"))
+            live = LiveSession(event["session_id"], event["input_tokens"], event.get("max_new_tokens"),
+                               timing=event.get("timing", "device"), concurrency=event.get("concurrency", 1))
+            self.streams[live.session_id] = live
+            if self.live is None or self.live.ended:
+                self.live = live
             post(SessionStarted(event["session_id"], event["input_tokens"], event["warmup"]))
         elif kind == "session_ended":
+            ended = self.streams.get(event["session_id"])
+            if ended is not None:
+                ended.ended = True
+                if ended is self.live:  # show the oldest stream still running, if any
+                    self.live = next((s for s in self.streams.values() if not s.ended), ended)
             post(SessionSaved(event["session_id"], event["status"], event.get("error"), event.get("warmup", False)))
         elif kind in ("run_finished", "run_refused"):
             post(RunFinished(event.get("error"), refused=kind == "run_refused"))
         elif kind == "exited":
             self.loading = False
-            self.info = None
+            self.local_info = None
             if not event.get("expected"):
                 post(EngineExited(event.get("code")))
+
+
+def server_info(options) -> BackendInfo:
+    """What the model bar shows for a server: its model (or URL), and how its latencies are timed."""
+    return BackendInfo(model=options.server_model or options.server, backend=f"{options.api}-server",
+                       device="remote", timing="arrival", label=timing_label({"timing": "arrival"}))

@@ -32,7 +32,8 @@ class StreamingBackend:
     def close(self) -> None:
         self._api_key = None
 
-    # Callers built for a local `Backend` (the app's engine) get one clear line, not an AttributeError.
+    # Callers built for a local `Backend` (the token-by-token Collector) get one clear line, not an
+    # AttributeError: a server's run is `run()` (the engine's run_remote, collect --server).
     def encode(self, prompt: str) -> list[int]:
         raise BackendError(APP_NOT_YET)
 
@@ -43,7 +44,7 @@ class StreamingBackend:
         """Nothing to wait for: the server's device isn't ours."""
 
 
-APP_NOT_YET = "a server can't be profiled from the app yet: use `tokenlat-tui collect PROMPT --server URL`"
+APP_NOT_YET = "a server streams its own tokens: it runs through RemoteRun (collect --server, the app's ctrl+o form)"
 
 
 def load_remote_backend(options: RemoteOptions, progress=None) -> StreamingBackend:

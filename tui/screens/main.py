@@ -21,7 +21,6 @@ from profiler.errors import ProfilerError
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
 from tui.run_controller import RunController
-from tui.screens.compare import open_compare
 from tui.screens.session_actions import SessionActions
 from tui.session_view import efficiency_or_none
 from tui.widgets.latency_panel import LatencyPanel
@@ -47,7 +46,7 @@ class MainScreen(SessionActions, Screen):
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
         Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
-        Binding("c", "compare", "Compare", id="compare"),
+        Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
     ]
 
@@ -152,6 +151,13 @@ class MainScreen(SessionActions, Screen):
 
         self.app.push_screen(SweepScreen())
 
+    def action_connect(self) -> None:
+        """ctrl+o: run prompts on the local model or a server (the choice holds for the app session)."""
+        from tui.screens.connection import ConnectionScreen
+
+        if not isinstance(self.app.screen, ConnectionScreen):
+            self.app.push_screen(ConnectionScreen(self.controller))
+
     def action_stop_run(self) -> None:
         """Escape: our run, else the run we are watching, else the model load (in that order: the
         panel shows the run, so that is what escape is understood to stop)."""
@@ -210,7 +216,7 @@ class MainScreen(SessionActions, Screen):
                 self._drawn = state
                 self._frames += 1
                 self.query_one(LatencyPanel).show_tokens(
-                    f"running {live.session_id[:8]}", list(records), input_tokens=live.input_tokens,
+                    controller.live_title(), list(records), input_tokens=live.input_tokens,
                     max_new_tokens=live.max_new_tokens, sample=live.sample,
                     figures_only=not force and self._frames % 2 == 1)
             return
@@ -259,9 +265,6 @@ class MainScreen(SessionActions, Screen):
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:
         self.refit()
-
-    def action_compare(self) -> None:
-        open_compare(self, self.query_one(SessionsTable))  # the marked sessions; fewer than two: says how
 
     # -- prediction
     def action_refit(self) -> None:
