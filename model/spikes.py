@@ -33,6 +33,10 @@ CLOCK_DROP = 0.05
 CPU_SHARE_DROP = 0.8
 """The process's CPU use beside a token below this fraction of its usual use: it was kept off the CPU."""
 RSS_JUMP_MB = 32.0
+ORDINARY_TIMES = 1.25
+"""A token within this multiple of the median is ordinary jitter: it may be among the slowest of a
+steady session, but a 0.3 ms wobble is not something to explain, and blaming the forward pass for
+it would be noise."""
 
 
 @dataclass
@@ -49,8 +53,16 @@ class Spike:
     """The part of the excess accounted for by measured causes (GC time, forward/sampling excess)."""
 
     @property
+    def ordinary(self) -> bool:
+        return self.times_median < ORDINARY_TIMES
+
+    @property
     def summary(self) -> str:
-        return "; ".join(self.causes) if self.causes else "unexplained: no GC, no clock or throttle change recorded"
+        if self.causes:
+            return "; ".join(self.causes)
+        if self.ordinary:
+            return f"not a spike: within {ORDINARY_TIMES}× the median"
+        return "unexplained: no GC, no clock or throttle change recorded"
 
 
 def find_spikes(tokens: Sequence[dict[str, Any]], metrics: Sequence[dict[str, Any]] = (), *,
@@ -72,7 +84,7 @@ def find_spikes(tokens: Sequence[dict[str, Any]], metrics: Sequence[dict[str, An
         spike = Spike(token["k"], token["context_size"], latency, latency / median if median > 0 else float("inf"),
                       latency - median)
         _gc_cause(spike, token)
-        _split_cause(spike, token, forward_usual, sample_usual)
+        _split_cause(spike, token, forward_usual, sample_usual, median)
         beside = _samples_beside(ordered, token)
         _metric_causes(spike, beside, clock_usual, cpu_usual, rss_usual)
         spikes.append(spike)
@@ -88,14 +100,21 @@ def _gc_cause(spike: Spike, token: dict) -> None:
         spike.explained_ms += gc_ms
 
 
-def _split_cause(spike: Spike, token: dict, forward_usual: float | None, sample_usual: float | None) -> None:
+def _split_cause(spike: Spike, token: dict, forward_usual: float | None, sample_usual: float | None,
+                 median: float) -> None:
+    # what GC already accounts for is not blamed again on the part it ran in (a collection during the
+    # forward pass makes that pass slow too); only a material remainder is worth a second cause
+    already = spike.explained_ms
+    left = spike.excess_ms - already
+    if left < (ORDINARY_TIMES - 1) * median:
+        return
     forward, sample = token.get("forward_ms"), token.get("sample_ms")
     for name, value, usual in (("in the forward pass", forward, forward_usual), ("in sampling", sample, sample_usual)):
         if value is None or usual is None:
             continue
-        extra = value - usual
-        # a part counts as the cause when it holds most of the excess
-        if spike.excess_ms > 0 and extra > 0.5 * spike.excess_ms:
+        extra = value - usual - already
+        # a part counts as the cause when it holds most of what is left to explain
+        if extra > 0.5 * left:
             spike.causes.append(f"{name}: {value:.2f} ms (usually {usual:.2f} ms)")
             spike.explained_ms += extra
 

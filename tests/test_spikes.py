@@ -34,7 +34,25 @@ def test_slowest_first_with_gc_and_sampling_causes():
     assert spikes[0].explained_ms == pytest.approx(34.0)
     assert "in sampling: 15.10 ms (usually 0.10 ms)" in spikes[1].summary
     assert "forward" not in spikes[1].summary  # the forward pass was as usual: not blamed
-    assert spikes[2].summary.startswith("unexplained")
+    assert spikes[2].summary == "not a spike: within 1.25× the median"  # a steady 10 ms token
+
+
+def test_gc_inside_the_forward_pass_is_not_blamed_twice_and_a_remainder_is():
+    tokens = _steady()
+    # GC ran inside the forward pass: the pass is slow by exactly the collection's time
+    tokens[20] = _token(21, 44.0, wall=1000.21, gc=1, gc_ms=34.0, forward=43.9, sample=0.1)
+    # here the pass is 20 ms slower than GC explains: that remainder is the forward pass's own
+    tokens[40] = _token(41, 64.0, wall=1000.41, gc=1, gc_ms=34.0, forward=63.9, sample=0.1)
+    by_k = {s.k: s for s in find_spikes(tokens, top=2)}
+    assert by_k[21].causes == ["garbage collection: 1 collection, 34.00 ms"]
+    assert by_k[41].causes == ["garbage collection: 1 collection, 34.00 ms",
+                               "in the forward pass: 63.90 ms (usually 9.90 ms)"]
+
+
+def test_a_slow_token_with_nothing_recorded_is_unexplained():
+    tokens = _steady()
+    tokens[10] = _token(11, 30.0, wall=1000.11)  # no forward/sampling split, no GC, no metrics
+    assert find_spikes(tokens, top=1)[0].summary.startswith("unexplained")
 
 
 def test_metrics_beside_the_token_clock_drop_throttle_and_descheduling():

@@ -64,20 +64,10 @@ def _spike_json(spike) -> dict:
 
 def _print_spikes(summary: dict, spikes: list) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
-    median = summary["decode_p50_ms"]
-    title = (f"{len(spikes)} slowest decode tokens of {summary['id'][:8]} "
-             f"(median decode {median:.2f} ms)" if median is not None else "no decode tokens")
-    table = Table(title=title, title_justify="left")
-    for name in ("k", "context", "ms", "× median", "what was happening"):
-        table.add_column(name, justify="left" if name == "what was happening" else "right",
-                         no_wrap=name != "what was happening")
-    for spike in spikes:
-        table.add_row(str(spike.k), str(spike.context_size), f"{spike.latency_ms:.2f}", f"{spike.times_median:.1f}",
-                      spike.summary)
-    console.print(table)
+    from tui.spike_table import spike_table, spike_title
+
+    Console().print(spike_table(spikes, spike_title(spikes, summary["decode_p50_ms"], summary["id"])))
 
 
 def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
