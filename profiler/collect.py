@@ -18,6 +18,7 @@ from profiler.errors import InputError, StoreError
 from profiler.flag_checks import check_finite, check_seed
 from profiler.gc_watch import GcWatch
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
+from profiler.session_fields import backend_fields
 from profiler.store import SessionStore
 from profiler.system_metrics import MetricsSampler
 
@@ -134,9 +135,7 @@ class Collector:
     def _meta(self, prompt: str, ids: list[int], warmup: bool, repeat_index: int) -> SessionMeta:
         info = self.backend.info
         settings = asdict(self.settings)
-        return SessionMeta(prompt=prompt, input_tokens=len(ids), model=info.model, model_label=info.label,
-                           quant=info.quant, dtype=info.dtype, device=info.device, backend=info.backend,
-                           batch_size=info.batch_size, attn=info.attn, gpu_name=info.gpu_name, warmup=warmup,
+        return SessionMeta(**backend_fields(info), prompt=prompt, input_tokens=len(ids), warmup=warmup,
                            repeat_index=repeat_index, settings=settings,
                            environment={**info.environment, "gc_freeze": self.settings.gc_freeze,
                                         "timing": info.timing})

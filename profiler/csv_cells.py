@@ -5,16 +5,21 @@ knows the header's column positions and turns text into whole numbers, durations
 statuses, timings and UTC times inside `profiler.csv_limits`, so whatever passes imports,
 exports and fits again. `default` is what an absent column or an empty cell means; without
 one, a value is required.
+
+Every reader takes (record, column, line, **options): the field table
+(profiler/session_fields.py) names, per CSV column, the reader and its options.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 from profiler.csv_limits import duration_problem, time_range_text, utc_in_range
 from profiler.errors import CsvFormatError
 from profiler.records import DEVICE_TIMING, FINISHED, INTERRUPTED, RUNNING, STATUSES, TIMINGS
+from profiler.session_fields import Field
 from profiler.store.schema import SQLITE_MAX_INTEGER
 
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no", ""}
@@ -33,11 +38,19 @@ class CellReader:
         position = self.index.get(column)
         return None if position is None else record[position]
 
-    def timing(self, record: list[str], line: int) -> str:
+    def read(self, record: list[str], field: Field, line: int) -> Any:
+        """The checked value of `field`'s CSV cell, read as the field table says."""
+        return getattr(self, field.read)(record, field.csv, line, **dict(field.read_options))
+
+    def text(self, record: list[str], column: str, line: int, *, default: Any = "") -> Any:
+        """The cell as written (spaces kept: a prompt's are its own); `default` when absent or empty."""
+        return self.cell(record, column) or default
+
+    def timing(self, record: list[str], column: str, line: int) -> str:
         """How the latencies were measured; files from before the column existed are device-timed."""
-        value = self.cell(record, "timing") or DEVICE_TIMING
+        value = self.cell(record, column) or DEVICE_TIMING
         if value not in TIMINGS:
-            raise self.fail(line, f"timing is {value!r}; expected {' or '.join(TIMINGS)}")
+            raise self.fail(line, f"{column} is {value!r}; expected {' or '.join(TIMINGS)}")
         return value
 
     _REQUIRED = object()
@@ -80,6 +93,19 @@ class CellReader:
             raise self.fail(line, f"{column} is {text.strip()}; {problem}")
         return value
 
+    def amount(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
+        """A finite, non-negative number (a size in MB)."""
+        text = self.present_text(record, column, line, default)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise self.fail(line, f"{column} is {text!r}, not a number") from None
+        if not math.isfinite(value) or value < 0:
+            raise self.fail(line, f"{column} is {text.strip()}; it must be a finite number, not negative")
+        return value
+
     def boolean(self, record, column, line) -> bool:
         text = (self.cell(record, column) or "").strip().lower()
         if text in TRUE_WORDS:
@@ -88,10 +114,10 @@ class CellReader:
             return False
         raise self.fail(line, f"{column} is {text!r}; expected true or false")
 
-    def status(self, record, line) -> str:
-        status = (self.cell(record, "session_status") or FINISHED).strip()
+    def status(self, record, column, line) -> str:
+        status = (self.cell(record, column) or FINISHED).strip()
         if status not in STATUSES:
-            raise self.fail(line, f"session_status is {status!r}; expected one of {', '.join(STATUSES)}")
+            raise self.fail(line, f"{column} is {status!r}; expected one of {', '.join(STATUSES)}")
         return INTERRUPTED if status == RUNNING else status
 
     def timestamp(self, record, column, line) -> str | None:

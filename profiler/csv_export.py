@@ -21,6 +21,7 @@ from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError
 from profiler.export_target import STDOUT  # noqa: F401 - re-exported: csv_io's public name
 from profiler.export_target import check_writable_target, is_stdout, publish, remove_stale_temps, temp_path
+from profiler.session_fields import CSV_FIELDS, SESSIONS
 from profiler.signal_guard import signals_raise
 from profiler.store.location import names_the_store
 
@@ -44,9 +45,8 @@ class ExportResult:
     """Requested sessions with no tokens: a per-token file has no row to hold them."""
 
 
-BOOLEAN_COLUMNS = ("warmup",)
-SESSION_TEXT_COLUMNS = ("Prompt_ID", "model", "model_label", "quant", "dtype", "device", "backend", "attn",
-                        "gpu_name", "prompt")
+BOOLEAN_COLUMNS = tuple(f.csv for f in CSV_FIELDS if f.type is bool)
+SESSION_TEXT_COLUMNS = tuple(f.csv for f in CSV_FIELDS if f.table == SESSIONS and (f.read == "text" or f.name == "id"))
 """Text that is the same on every row of a session: checked for NUL once per session."""
 
 

@@ -6,9 +6,10 @@ line a text editor would show: the physical line where the offending record star
 
 Rules, for the README:
 - Required: the seed's five columns (shared/data/seed-llm-latency/README.md). Any of our other
-  columns (profiler.columns.EXTRA_COLUMNS) that are present are restored; missing ones mean
-  "unknown" (empty text), phase follows k (prefill for k = 1), status is finished. Columns we
-  don't know are ignored and reported.
+  columns (profiler.columns.ALL_COLUMNS; each read as profiler/session_fields.py says) that are
+  present are restored; missing ones mean "unknown" (empty text), phase follows k (prefill for
+  k = 1), status is finished, the configuration fingerprint is computed. Columns we don't know
+  are ignored and reported.
 - A session's columns (Input_Token_Length, prompt, model, ...) must be the same on all its rows.
 - Context_Size should be Input_Token_Length + k - 1. Rows where it isn't are imported as they are
   and counted in `ImportResult.context_mismatches`: the store can hold them, and refusing would
@@ -37,6 +38,7 @@ from profiler.csv_limits import MAX_RECORD_CHARS, normalise_prompt_id
 from profiler.csv_lines import BoundedLines, open_csv_text
 from profiler.errors import CsvFormatError
 from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
+from profiler.session_fields import CSV_FIELDS, META, SESSIONS, TOKENS
 from profiler.store.location import names_the_store
 
 # A long-context prompt is repeated on every row and easily passes csv's default 128 KiB cell
@@ -44,13 +46,12 @@ from profiler.store.location import names_the_store
 # (BoundedLines refuses longer records first, with a clearer message).
 csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_CHARS))
 
-SESSION_COLUMNS = [
-    "Input_Token_Length", "warmup", "model", "model_label", "quant", "dtype", "device", "backend",
-    "batch_size", "attn", "gpu_name", "session_status", "session_started", "repeat_index", "prompt", "timing",
-]
+_SESSION_FIELDS = [f for f in CSV_FIELDS if f.table == SESSIONS and f.name != "id"]
+SESSION_COLUMNS = [f.csv for f in _SESSION_FIELDS]
 """Columns that describe the session rather than the token: equal on every row of a Prompt_ID."""
-
-TEXT_SESSION_COLUMNS = ["model", "model_label", "quant", "dtype", "device", "backend", "attn", "gpu_name", "prompt"]
+_TOKEN_FIELDS = [f for f in CSV_FIELDS if f.table == TOKENS and f.name != "phase"]
+"""Read cell by cell; phase after them, as its default follows k."""
+_META_COLUMNS = {f.csv: f.name for f in _SESSION_FIELDS if f.role == META}
 
 FORMAT_FULL = "tokenlat-tui"
 FORMAT_SEED = "seed"
@@ -252,62 +253,33 @@ class _RowParser(CellReader):
                                       "a session's columns must be the same on all its rows")
 
     def _session_fields(self, record: list[str], line: int) -> dict[str, Any]:
-        fields: dict[str, Any] = {
-            "Input_Token_Length": self.integer(record, "Input_Token_Length", line, minimum=0),
-            "warmup": self.boolean(record, "warmup", line),
-            "batch_size": self.integer(record, "batch_size", line, minimum=1, default=1),
-            "repeat_index": self.integer(record, "repeat_index", line, minimum=0, default=0),
-            "session_status": self.status(record, line),
-            "session_started": self.timestamp(record, "session_started", line),
-            "timing": self.timing(record, line),
-        }
-        for column in TEXT_SESSION_COLUMNS:
-            fields[column] = self.cell(record, column) or ""
-        return fields
+        """The session's cells by column name, each read as the field table says."""
+        return {f.csv: self.read(record, f, line) for f in _SESSION_FIELDS}
 
     def _token(self, record: list[str], line: int) -> TokenRecord:
-        k = self.integer(record, "Token_Index_k", line, minimum=1)
-        phase = self.cell(record, "phase") or (PREFILL if k == 1 else DECODE)
+        values = {f.name: self.read(record, f, line) for f in _TOKEN_FIELDS}
+        phase = self.cell(record, "phase") or (PREFILL if values["k"] == 1 else DECODE)
         if phase not in (PREFILL, DECODE):
             raise self.fail(line, f"phase is {phase!r}; expected {PREFILL} or {DECODE}")
-        produced = self.timestamp(record, "timestamp", line)
-        return TokenRecord(
-            k=k,
-            context_size=self.integer(record, "Context_Size", line, minimum=0),
-            latency_ms=self.duration(record, "Per_Token_Latency_ms", line),
-            phase=phase,
-            token_id=self.integer(record, "token_id", line, default=None),
-            token_text=self.cell(record, "token_text") or "",
-            wall_time=_wall_time(produced),
-            forward_ms=self.duration(record, "forward_ms", line, default=None),
-            sample_ms=self.duration(record, "sample_ms", line, default=None),
-            gc_collections=self.integer(record, "gc_collections", line, minimum=0, default=0),
-            gc_ms=self.duration(record, "gc_ms", line, default=0.0),
-        )
+        return TokenRecord(phase=phase, **values)
+
+    def wall_time(self, record: list[str], column: str, line: int) -> float:
+        """A token's time as the store keeps it: Unix seconds, with 0.0 meaning "no timestamp".
+
+        The Unix epoch itself would read back as "no timestamp", so it is stored as the smallest
+        positive float, which is still 1970-01-01T00:00:00.000000 to the microsecond.
+        """
+        produced = self.timestamp(record, column, line)
+        if produced is None:
+            return 0.0
+        return dt.datetime.fromisoformat(produced).timestamp() or math.ulp(0.0)
 
 
 def _session_row(session: ParsedSession, source: str) -> tuple[SessionMeta, dict[str, Any]]:
     """The store's (meta, overrides) pair for one parsed session."""
     fields = session.fields
-    meta = SessionMeta(
-        prompt=fields["prompt"], input_tokens=fields["Input_Token_Length"], model=fields["model"],
-        model_label=fields["model_label"], quant=fields["quant"], dtype=fields["dtype"], device=fields["device"],
-        backend=fields["backend"], batch_size=fields["batch_size"], attn=fields["attn"],
-        gpu_name=fields["gpu_name"], warmup=fields["warmup"], repeat_index=fields["repeat_index"], source=source,
-    )
-    return meta, {"id": session.session_id, "status": fields["session_status"], "started": fields["session_started"],
-                  "timing": fields["timing"]}
-
-
-def _wall_time(produced: str | None) -> float:
-    """A token's time as the store keeps it: Unix seconds, with 0.0 meaning "no timestamp".
-
-    The Unix epoch itself would read back as "no timestamp", so it is stored as the smallest
-    positive float, which is still 1970-01-01T00:00:00.000000 to the microsecond.
-    """
-    if produced is None:
-        return 0.0
-    return dt.datetime.fromisoformat(produced).timestamp() or math.ulp(0.0)
+    meta = SessionMeta(**{name: fields[column] for column, name in _META_COLUMNS.items()}, source=source)
+    return meta, {"id": session.session_id, "status": fields["session_status"], "started": fields["session_started"]}
 
 
 def _show(value: Any) -> str:

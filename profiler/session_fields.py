@@ -64,6 +64,8 @@ class Field:
     json: bool = False
     """Stored as JSON text (a dict in Python)."""
     doc: str = ""
+    from_backend: str | None = None
+    """The profiler.backends.base.BackendInfo attribute a collected session takes this field from."""
 
     @property
     def required(self) -> bool:
@@ -71,12 +73,12 @@ class Field:
 
 
 def _f(name, table, role, sql, type_=str, default=_REQUIRED, *, csv=None, read=None, fingerprint=False, json_=False,
-       doc="", **read_options) -> Field:
+       doc="", backend=None, **read_options) -> Field:
     """A row of the table. Keyword `empty` (and `minimum`) go to the CSV reader: what an empty cell means."""
     if "empty" in read_options:
         read_options["default"] = read_options.pop("empty")
     return Field(name, table, role, sql, type_, default, csv, read, tuple(read_options.items()), fingerprint, json_,
-                 doc)
+                 doc, backend)
 
 
 _S, _T = SESSIONS, TOKENS
@@ -97,19 +99,24 @@ SESSION_FIELDS: tuple[Field, ...] = (
     _f("prompt", _S, META, "TEXT NOT NULL", csv="prompt", read="text"),
     _f("input_tokens", _S, META, "INTEGER NOT NULL", int, csv="Input_Token_Length", read="integer", minimum=0,
        doc="tokens in the (chat-templated) prompt"),
-    _f("model", _S, META, "TEXT NOT NULL DEFAULT ''", csv="model", read="text", fingerprint=True,
+    _f("model", _S, META, "TEXT NOT NULL DEFAULT ''", csv="model", backend="model", read="text", fingerprint=True,
        doc="model id, folder or architecture name"),
-    _f("model_label", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="model_label", read="text",
+    _f("model_label", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="model_label", backend="label", read="text",
        doc="e.g. 'random weights': shown everywhere the model is named"),
-    _f("quant", _S, META, "TEXT NOT NULL DEFAULT 'none'", str, "none", csv="quant", read="text", fingerprint=True),
-    _f("dtype", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="dtype", read="text", fingerprint=True),
-    _f("device", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="device", read="text", fingerprint=True),
-    _f("backend", _S, META, "TEXT NOT NULL DEFAULT ''", str, "huggingface", csv="backend", read="text",
-       fingerprint=True),
-    _f("batch_size", _S, META, "INTEGER NOT NULL DEFAULT 1", int, 1, csv="batch_size", read="integer",
-       fingerprint=True, minimum=1, empty=1, doc="sequences decoded together"),
-    _f("attn", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="attn", read="text", fingerprint=True),
-    _f("gpu_name", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="gpu_name", read="text", fingerprint=True),
+    _f("quant", _S, META, "TEXT NOT NULL DEFAULT 'none'", str, "none", csv="quant", backend="quant",
+       read="text", fingerprint=True),
+    _f("dtype", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="dtype", backend="dtype",
+       read="text", fingerprint=True),
+    _f("device", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="device", backend="device",
+       read="text", fingerprint=True),
+    _f("backend", _S, META, "TEXT NOT NULL DEFAULT ''", str, "huggingface", csv="backend", backend="backend",
+       read="text", fingerprint=True),
+    _f("batch_size", _S, META, "INTEGER NOT NULL DEFAULT 1", int, 1, csv="batch_size", backend="batch_size",
+       read="integer", minimum=1, empty=1, fingerprint=True, doc="sequences decoded together"),
+    _f("attn", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="attn", backend="attn",
+       read="text", fingerprint=True),
+    _f("gpu_name", _S, META, "TEXT NOT NULL DEFAULT ''", str, "", csv="gpu_name", backend="gpu_name",
+       read="text", fingerprint=True),
     _f("warmup", _S, META, "INTEGER NOT NULL DEFAULT 0", bool, False, csv="warmup", read="boolean",
        doc="a warm-up generation: recorded, flagged, left out of statistics and fits"),
     _f("repeat_index", _S, META, "INTEGER NOT NULL DEFAULT 0", int, 0, csv="repeat_index", read="integer",
@@ -120,8 +127,8 @@ SESSION_FIELDS: tuple[Field, ...] = (
        doc="versions, model config, GPU: what ran, for the record"),
     _f("source", _S, META, "TEXT NOT NULL DEFAULT 'collect'", str, "collect", doc="collect, remote, import:FILE"),
     # schema v2 (remote servers)
-    _f("timing", _S, META, "TEXT NOT NULL DEFAULT 'device'", str, "device", csv="timing", read="timing",
-       doc="device (timed around each decode step) or arrival (a remote stream, seen by the client)"),
+    _f("timing", _S, META, "TEXT NOT NULL DEFAULT 'device'", str, "device", csv="timing", backend="timing",
+       read="timing", doc="device (timed around each decode step) or arrival (a remote stream, seen by the client)"),
     _f("run_id", _S, META, "TEXT", _OPT_STR, None, doc="the run grouping this session (remote streams, a batch)"),
     # schema v3 (batched decoding, sweeps, configurations)
     _f("batch_index", _S, META, "INTEGER NOT NULL DEFAULT 0", int, 0, csv="batch_index", read="integer", minimum=0,
@@ -165,23 +172,21 @@ TOKEN_FIELDS: tuple[Field, ...] = (
     _f("gc_ms", _T, TOKEN, "REAL NOT NULL DEFAULT 0", float, 0.0, csv="gc_ms", read="duration", empty=0.0),
 )
 
-CSV_LAYOUT: tuple[str, ...] = (
-    # the seed study's five columns first, with its exact names and meanings
-    # (shared/data/seed-llm-latency/README.md)
-    "Prompt_ID", "Input_Token_Length", "Context_Size", "Token_Index_k", "Per_Token_Latency_ms",
-    # ours, release 1
+SEED_COLUMNS: tuple[str, ...] = (
+    "Prompt_ID", "Input_Token_Length", "Context_Size", "Token_Index_k", "Per_Token_Latency_ms")
+"""The seed study's five columns, first, with its exact names and meanings (shared/data/seed-llm-latency/README.md)."""
+RELEASE_1_COLUMNS: tuple[str, ...] = (
     "phase", "warmup", "model", "model_label", "quant", "dtype", "device", "backend", "batch_size", "attn",
     "gpu_name", "session_status", "session_started", "repeat_index", "token_id", "token_text", "timestamp",
-    "forward_ms", "sample_ms", "gc_collections", "gc_ms", "prompt",
-    # schema v2 (remote servers)
-    "timing",
-    # schema v3 (batched decoding, sweeps, configurations)
-    "batch_index", "eos_k", "sweep_id", "cell", "config", "compile_ms", "peak_memory_mb",
-)
+    "forward_ms", "sample_ms", "gc_collections", "gc_ms", "prompt")
+"""Ours, as the first release wrote them: a file with all of them is our full format."""
+REMOTE_COLUMNS: tuple[str, ...] = ("timing",)
+"""Schema v2 (remote servers)."""
+BATCH_SWEEP_COLUMNS: tuple[str, ...] = (
+    "batch_index", "eos_k", "sweep_id", "cell", "config", "compile_ms", "peak_memory_mb")
+"""Schema v3 (batched decoding, sweeps, configurations)."""
+CSV_LAYOUT: tuple[str, ...] = SEED_COLUMNS + RELEASE_1_COLUMNS + REMOTE_COLUMNS + BATCH_SWEEP_COLUMNS
 """The CSV's column order. New columns are appended, so existing readers' positions hold."""
-SEED_COLUMN_COUNT = 5
-RELEASE_1_COLUMN_COUNT = 27
-"""Columns every export of the first release has: a file with all of them is our full format."""
 
 SPEED_SETTINGS = ("cache", "compile", "compile_mode")
 """Keys of a session's `settings` that determine its speed (KV cache kind, torch.compile)."""
@@ -202,6 +207,11 @@ SUMMARY_FIELDS = fields_where(SESSIONS, SUMMARY)
 CSV_FIELDS: tuple[Field, ...] = tuple(
     next(f for f in SESSION_FIELDS + TOKEN_FIELDS if f.csv == column) for column in CSV_LAYOUT)
 """The fields the CSV holds, in its column order."""
+
+
+def backend_fields(info: Any) -> dict[str, Any]:
+    """The SessionMeta fields a backend describes (model, label, dtype, device, ...), from its BackendInfo."""
+    return {f.name: getattr(info, f.from_backend) for f in META_FIELDS if f.from_backend}
 
 
 def config_fingerprint(meta: Any) -> str:

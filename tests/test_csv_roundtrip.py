@@ -40,6 +40,11 @@ def sessions(draw):
         device=draw(tricky_text), backend=draw(tricky_text), batch_size=draw(st.integers(1, 512)),
         attn=draw(tricky_text), gpu_name=draw(tricky_text), warmup=draw(st.booleans()),
         repeat_index=draw(st.integers(0, 9)),
+        # schema v3: batched runs, sweeps, configurations (an empty sweep id or cell reads back as none)
+        batch_index=draw(st.integers(0, 511)), eos_k=draw(st.none() | st.integers(1, 10**6)),
+        sweep_id=draw(st.none() | tricky_text.filter(bool)), cell=draw(st.none() | tricky_text.filter(bool)),
+        config=draw(st.just("") | tricky_text), compile_ms=draw(optional_durations),
+        peak_memory_mb=draw(st.none() | st.floats(min_value=0, max_value=1e9)),
     )
     tokens = []
     for k in range(1, draw(st.integers(min_value=1, max_value=5)) + 1):

@@ -44,7 +44,11 @@ class StepOutput:
 
 @dataclass
 class BackendInfo:
-    """What ran, recorded with every session and shown in the app's model bar."""
+    """What ran, recorded with every session and shown in the app's model bar.
+
+    Which of these a session takes, and as which of its fields, is said once by the field table
+    (`from_backend` in profiler/session_fields.py).
+    """
 
     model: str
     """Model id, folder or architecture name."""
