@@ -12,10 +12,12 @@ import asyncio
 
 import pytest
 from textual.widgets import Checkbox, Input, TextArea
+from textual.worker import WorkerCancelled
 
 from conftest import read_only_query
 from profiler.backends import ScriptedBackend
 from profiler.clock import ManualClock
+from profiler.remote.options import RemoteOptions
 from profiler.store import SessionStore
 from remote_servers import ServerThread, TransformersServe, free_port, save_embedded_model
 from test_remote_engine import chunked_app
@@ -74,7 +76,12 @@ async def run_and_wait(app, pilot, limit_s: float = 120) -> list[str]:
         if not app.main.running:
             break
     assert not app.main.running, "the run did not end"
-    await app.workers.wait_for_complete()
+    for _ in range(5):  # fits (exclusive workers) cancel each other as sessions end: wait for the last
+        try:
+            await app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            continue
     await pilot.pause()
     return titles
 
@@ -143,6 +150,25 @@ async def test_bad_server_input_is_one_notification_and_the_app_goes_on(tmp_path
         assert errors and "\n" not in errors[-1].message and "127.0.0.1" in errors[-1].message
         assert [s["status"] for s in store.list_sessions()] == ["failed"]
         assert app.is_running and isinstance(app.screen, type(app.main))
+
+
+async def test_started_with_a_server_it_loads_no_model_and_runs_on_the_server(tmp_path):
+    """`tokenlat-tui --server URL ...`: the flags fill the form; no local model is loaded."""
+    store = SessionStore(tmp_path / "data")
+    with ServerThread(chunked_app(5, 0.005)) as server:
+        app = make_app(store=store, backend=scripted(), backend_options=RemoteOptions(server=server.url, concurrency=3))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            bar = str(app.main.query_one(ModelBar).render())
+            assert server.url in bar and ARRIVAL_LABEL in bar and "loading" not in bar
+            assert app.main.controller.local_info is None and not app.main.controller.loading
+            await type_prompt(app, pilot, "hi", 8)
+            await run_and_wait(app, pilot)
+            assert [(s["status"], s["tokens"]) for s in store.list_sessions()] == [("finished", 5)] * 3
+            await pilot.press("ctrl+o")
+            await pilot.pause()
+            assert app.screen.query_one("#server", Input).value == server.url
+            assert app.screen.query_one("#concurrency", Input).value == "3"
 
 
 @pytest.fixture(scope="module")

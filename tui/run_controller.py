@@ -93,6 +93,8 @@ class RunController:
         if self.remote is None:
             self.loading = True
             self.engine.load(self.backend_options)
+        else:
+            self.poster.post_message(BackendLoaded(self.info))  # nothing to load: the server is ready to try
 
     def _engine_alive(self) -> bool:
         return self.engine is not None and getattr(self.engine, "alive", False)
