@@ -60,14 +60,14 @@ async def test_run_on_embedded_model_sparkline_table_and_store_agree(tmp_path, e
         assert "tokens" in str(app.main.query_one("#prompt-tokens").render())
         # WHEN it runs
         await run_and_wait(app, pilot)
-        # THEN the sparkline's data, the stored tokens and the new table row agree
+        # THEN the chart's data, the stored tokens and the new table row agree
         sessions = store.list_sessions()
         assert len(sessions) == 1 and sessions[0]["status"] == "finished"
         session_id = sessions[0]["id"]
         tokens = store.session_tokens(session_id)
         assert len(tokens) == 24
         decode = [t["latency_ms"] for t in tokens if t["phase"] == "decode"]
-        assert app.main.query_one("#decode-sparkline").data == decode
+        assert app.main.query_one("#decode-chart").values == decode
         table = app.main.query_one(SessionsTable)
         assert table.row_count == 1 and table.highlighted_id == session_id
         assert table.get_cell(session_id, "short_id").plain == session_id[:8]

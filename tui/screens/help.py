@@ -25,6 +25,7 @@ HELP = f"""\
 | `c` | (sessions table) compare the marked sessions (two or more; the earliest is the baseline): verdict, TTFT/p50/p95/p99/tok/s with each change's interval, latency vs context overlaid |
 | `s` / `S` | (sessions table) sort by the next column / reverse |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
+| `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) |
 | `enter` | (horizon, next N) refit with the new value |
 | `ctrl+t` | estimate memory and latency floors of a model on a GPU |
 | `ctrl+p` | command palette: run, stop, export, fit, delete, estimate, theme |
@@ -37,8 +38,8 @@ exits and the run goes on to its end, stored *finished* (`--on-hangup stop` stor
 *interrupted* instead). Any session still running in the store, from another app or a
 `tokenlat-tui collect` in another shell, is shown live; `escape` asks its process to stop.
 
-**TTFT** is the first token: prompt processing plus the first sampled token. The sparkline shows
-decode steps (token 2 onward), one column = the slowest token it covers, so spikes stay visible.
+**TTFT** is the first token: prompt processing plus the first sampled token. The live chart shows
+decode steps (token 2 onward) on a ms scale, one column = the slowest token it covers, so spikes stay visible.
 
 **Sessions table**: id, status, model, prompt, tokens, then TTFT and decode p50/p95/p99 in ms and
 tokens/s; figures are never cut. Where the panel is narrow (80 columns) columns leave in this order:

@@ -22,7 +22,8 @@ from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgresse
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
 from tui.run_controller import RunController
 from tui.screens.session_actions import SessionActions
-from tui.session_view import efficiency_or_none
+from tui.screens.session_detail import SessionDetailScreen
+from tui.session_view import efficiency_or_none, timing_label
 from tui.widgets.latency_panel import LatencyPanel
 from tui.widgets.model_bar import ModelBar
 from tui.widgets.prediction_panel import PredictionPanel
@@ -48,6 +49,7 @@ class MainScreen(SessionActions, Screen):
         Binding("delete", "delete_selected", "Delete", id="delete"),
         Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
+        Binding("v", "view_session", "Detail", id="detail"),
     ]
 
     def __init__(self) -> None:
@@ -144,6 +146,8 @@ class MainScreen(SessionActions, Screen):
             return
         self.controller.unfollow()
         self.controller.run(editor.prompt, settings)
+        # at once, not when the engine's first session starts (that can take a second)
+        self.query_one(LatencyPanel).show_starting(self.controller.progress.text(0))
 
     def action_sweeps(self) -> None:
         """w: the sweeps in the store, their cells and charts (read-only; sweeps run from the CLI)."""
@@ -209,6 +213,13 @@ class MainScreen(SessionActions, Screen):
     def _redraw_live(self, force: bool = False) -> None:
         controller = self.controller
         live = self.live
+        progress = None
+        if self.running and controller.progress is not None:
+            # elapsed and ETA move every tick, tokens or not, also before the first session exists
+            progress = controller.progress.text(len(live.records) if live is not None else 0)
+            self.query_one(LatencyPanel).show_progress(progress)
+            if live is None:
+                return
         if live is not None:
             records = live.records
             state = (live.session_id, len(records))
@@ -218,7 +229,8 @@ class MainScreen(SessionActions, Screen):
                 self.query_one(LatencyPanel).show_tokens(
                     controller.live_title(), list(records), input_tokens=live.input_tokens,
                     max_new_tokens=live.max_new_tokens, sample=live.sample,
-                    figures_only=not force and self._frames % 2 == 1)
+                    figures_only=not force and self._frames % 2 == 1, progress=progress,
+                    timing=timing_label({"timing": live.timing}))
             return
         follower = controller.follower
         if follower is None or (follower.ended and not force):
@@ -260,11 +272,21 @@ class MainScreen(SessionActions, Screen):
         tokens = self.app.store.session_tokens(message.session_id)
         title = f"{session['status']} {message.session_id[:8]} · {session['started'][:19].replace('T', ' ')}"
         panel = self.query_one(LatencyPanel)
-        panel.show_tokens(title, tokens, input_tokens=session["input_tokens"])
+        panel.show_tokens(title, tokens, input_tokens=session["input_tokens"], timing=timing_label(session))
         panel.show_efficiency(efficiency_or_none(self.app.store.get_session(message.session_id)))
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:
         self.refit()
+
+    # -- one session in detail
+    def action_view_session(self) -> None:
+        session_id = self.query_one(SessionsTable).highlighted_id
+        if session_id is not None:
+            self.app.push_screen(SessionDetailScreen(session_id))
+
+    @on(SessionsTable.RowSelected, "#sessions")
+    def _session_chosen(self, event: SessionsTable.RowSelected) -> None:
+        self.action_view_session()  # enter on a row
 
     # -- prediction
     def action_refit(self) -> None:

@@ -1,8 +1,10 @@
-"""Live per-token latency: the first token apart, a sparkline of decode steps, figures, the text.
+"""Live per-token latency: the first token apart, a chart of decode steps with a ms scale, figures,
+the run's progress, the text.
 
-Fed either by the running session's buffer (≤ 20 redraws a second, driven by the screen's timer)
-or by a past session picked in the table. The sparkline summarises each column by its max, so a
-single slow token (a GC pause, a clock drop) stays visible however many tokens share a column.
+Fed either by the running session's buffer (≤ 10 redraws a second, driven by the screen's timer)
+or by a past session picked in the table. The chart (RunChart) covers the whole session and
+summarises each column by its max, so a single slow token (a GC pause, a clock drop) stays visible
+however many tokens share a column.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ from typing import Sequence
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from model.efficiency import Efficiency
 from profiler.records import percentile
 from tui.printable import printable
+from tui.widgets.run_chart import RunChart
 
 TEXT_TAIL_CHARS = 600
 """Only the end of a long generation is shown: the panel is a few lines tall."""
@@ -53,10 +56,11 @@ class LatencyPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="latency-title")
         yield Static("", id="figures")
+        yield Static("", id="run-progress")
         yield Static("", id="bandwidth")
         with Horizontal(id="spark-row"):
             yield Static("TTFT\n—", id="first-token")
-            yield Sparkline([], id="decode-sparkline", summary_function=max)
+            yield RunChart(id="decode-chart")
         yield Static("", id="generated")
 
     def on_mount(self) -> None:
@@ -80,14 +84,30 @@ class LatencyPanel(Vertical):
             self.query_one(selector, Static).update(content(), layout=False)
 
     @property
-    def sparkline(self) -> Sparkline:
-        return self.query_one("#decode-sparkline", Sparkline)
+    def chart(self) -> RunChart:
+        return self.query_one("#decode-chart", RunChart)
+
+    def show_progress(self, line: str | None) -> None:
+        """The run's progress (`repeat 2/3 · tokens 40/128 · elapsed … · ETA …`); None hides it (past sessions)."""
+        self._update_if_changed("#run-progress", line, lambda: Text(line or "", style="bold yellow"))
+        box = self.query_one("#run-progress", Static)
+        if box.display != (line is not None):
+            box.display = line is not None  # a past session has no progress: its row goes to the chart
+
+    def show_starting(self, line: str) -> None:
+        """Right after ctrl+r, before the engine's first session exists: say so at once."""
+        self._update_if_changed("#latency-title", line, lambda: Text(line, style="bold"))
+        self.show_progress(line)
 
     def show_tokens(self, title: str, records: Sequence, *, input_tokens: int | None, max_new_tokens: int | None = None,
-                    sample: tuple | None = None, figures_only: bool = False) -> None:
+                    sample: tuple | None = None, figures_only: bool = False, progress: str | None = None,
+                    timing: str = "") -> None:
         """Redraw from token records (TokenRecord objects or store dicts with the same fields).
 
-        `figures_only` leaves the sparkline and the text as they are: they cost most of a redraw
+        `progress`: the run's progress line (None for a past or followed session); `timing`: the
+        session's `timing_label` (client arrival timing for a remote session), shown in the title.
+
+        `figures_only` leaves the chart and the text as they are: they cost most of a redraw
         (measured: ~60 % of the UI's CPU during a run), so a live run refreshes them at half the
         figures' rate. Boxes whose content did not change are not updated at all."""
 
@@ -105,21 +125,23 @@ class LatencyPanel(Vertical):
 
         # every box has a fixed size (app.tcss): layout=False skips a whole-screen layout pass per frame,
         # the main cost of a redraw, which a 2-core machine takes from the decoding thread
-        self._update_if_changed("#latency-title", title, lambda: Text(title, style="bold"))
+        heading = f"{title} · {timing}" if timing else title
+        self._update_if_changed("#latency-title", heading, lambda: Text(heading, style="bold"))
+        self.show_progress(progress)
         bandwidth = self.query_one("#bandwidth", Static)
         if bandwidth.display:  # belongs to the session shown before; the screen re-adds it for a past session
             bandwidth.display = False
         figures = Text.assemble(
-            ("TTFT ", "bold"), f"{_ms(first)} ms   ", ("now ", "bold"), f"{_ms(current)} ms   ",
+            ("TTFT ", "bold"), f"{_ms(first)} ms · ", ("now ", "bold"), f"{_ms(current)} ms · ",
             ("tok/s ", "bold"), "—" if tokens_per_s is None else f"{tokens_per_s:.1f}", "\n",
-            ("decode p50 ", "bold"), _ms(p50), ("  p95 ", "bold"), _ms(p95), ("  p99 ", "bold"), f"{_ms(p99)} ms\n",
-            ("context ", "bold"), "—" if context is None else str(context), "   ",
-            ("tokens ", "bold"), so_far, "   ", system_figures(sample),
+            ("decode ", "bold"), f"p50 {_ms(p50)} ms · p95 {_ms(p95)} ms · p99 {_ms(p99)} ms\n",
+            ("context ", "bold"), "—" if context is None else str(context), " · ",
+            ("tokens ", "bold"), so_far, " · ", system_figures(sample),
         )
         self.query_one("#figures", Static).update(figures, layout=False)
         self._update_if_changed("#first-token", first, lambda: Text.assemble(("TTFT\n", "bold"), f"{_ms(first)} ms"))
         if figures_only:
             return
-        self.sparkline.data = decode  # a new list each time: in-place changes don't redraw
+        self.chart.set_data([field(r, "k") for r in records if field(r, "phase") == "decode"], decode)
         text = printable("".join(field(r, "token_text") or "" for r in records))
         self.query_one("#generated", Static).update(Text(text[-TEXT_TAIL_CHARS:], style="italic"), layout=False)

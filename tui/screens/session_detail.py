@@ -1,0 +1,115 @@
+"""One session in full: latency over the whole run, the decode histogram, and its spikes explained.
+
+Opened from the sessions table (enter or `v`), closed with escape. Everything is read once from
+the store when the screen opens. The first token (prompt processing) is stated apart and left out
+of the chart and histogram: one 300 ms prefill would flatten a scale meant for 8 ms decode steps.
+The body scrolls vertically; nothing is wider than the screen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from model.spikes import find_spikes
+from profiler.records import percentile
+from tui.session_view import timing_label
+from tui.widgets.latency_histogram import LatencyHistogram
+from tui.widgets.run_chart import RunChart
+from tui.widgets.spike_list import SpikeList
+
+SPIKES_LISTED = 10
+X_AXES = {"k": ("token k", "k"), "context": ("context (tokens)", "context_size")}
+"""What the chart's x axis can be: (label, token field)."""
+
+
+class SessionDetailScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back", priority=True, id="detail.back"),
+        Binding("c", "toggle_axis", "x: token k / context", id="detail.axis"),
+    ]
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__()
+        self.session_id = session_id
+        self.x_axis = "k"
+        self.session: dict[str, Any] = {}
+        self.decode: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            yield Static("", id="detail-figures")
+            yield Static("", id="detail-chart-heading", classes="detail-heading")
+            yield RunChart(id="detail-chart")
+            yield Static("decode latency histogram", classes="detail-heading")
+            yield LatencyHistogram(id="detail-histogram")
+            yield SpikeList(id="detail-spikes")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        store = self.app.store
+        self.session = session = store.get_session(self.session_id)
+        tokens = store.session_tokens(self.session_id)
+        self.decode = [t for t in tokens if t["phase"] == "decode"]
+        prefill = next((t for t in tokens if t["phase"] == "prefill"), None)
+        latencies = [t["latency_ms"] for t in self.decode]
+        self.query_one("#detail-title", Static).update(_title(session))
+        self.query_one("#detail-figures", Static).update(_figures(session, prefill, latencies))
+        self._draw_chart()
+        self.query_one(LatencyHistogram).set_values(latencies)
+        spikes = find_spikes(tokens, store.session_metrics(self.session_id), top=SPIKES_LISTED)
+        median = percentile(sorted(latencies), 50) if latencies else None
+        self.query_one(SpikeList).show_spikes(spikes, median, self.session_id)
+        self.query_one("#detail-body").focus()  # arrows and page keys scroll it
+
+    def _draw_chart(self) -> None:
+        label, field = X_AXES[self.x_axis]
+        other = "context" if self.x_axis == "k" else "token k"
+        self.query_one("#detail-chart-heading", Static).update(Text.assemble(
+            ("latency per decode token", "bold"), f" vs {label}, slowest per column · ", ("c", "bold"), f": {other}"))
+        self.query_one(RunChart).set_data([t[field] for t in self.decode], [t["latency_ms"] for t in self.decode],
+                                          x_name=label)
+
+    def action_toggle_axis(self) -> None:
+        self.x_axis = "context" if self.x_axis == "k" else "k"
+        self._draw_chart()
+
+
+def _title(session: dict[str, Any]) -> Text:
+    model = session["model"] + (f" ({session['model_label']})" if session.get("model_label") else "")
+    parts = [f"session {session['id'][:8]}", session["status"], model,
+             " ".join(p for p in (session.get("device"), session.get("dtype")) if p),
+             (session.get("started") or "")[:19].replace("T", " ")]
+    if session.get("warmup"):
+        parts.append("warm-up")
+    return Text(" · ".join(p for p in parts if p), style="bold")
+
+
+def _figures(session: dict[str, Any], prefill: dict | None, latencies: list[float]) -> Text:
+    ordered = sorted(latencies)
+    text = Text()
+    if prefill is not None:
+        text.append("TTFT ", "bold")
+        text.append(f"{prefill['latency_ms']:.2f} ms")
+        text.append(f" (prompt of {session['input_tokens']} tokens + first token; kept out of the chart)\n", "dim")
+    if ordered:
+        text.append("decode ", "bold")
+        text.append(" · ".join(f"p{q} {percentile(ordered, q):.2f} ms" for q in (50, 95, 99)))
+        mean = sum(ordered) / len(ordered)
+        text.append(f" · max {ordered[-1]:.2f} ms · {len(ordered)} tokens · {1000.0 / mean:.1f} tok/s"
+                    if mean > 0 else "")
+    else:
+        text.append("no decode tokens", "dim")
+    # the timing column may be absent from older session dicts; the environment records it too
+    label = timing_label({**session, "timing": session.get("timing", session["environment"].get("timing"))})
+    if label:
+        text.append(f"\n{label}: ", "bold yellow")
+        text.append("per-token values are derived from the gaps between streamed chunks")
+    return text
