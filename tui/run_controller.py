@@ -18,6 +18,7 @@ it either; with N streams in flight the panel shows one of them (the oldest stil
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ from profiler.records import TokenRecord
 from tui.connection_settings import ConnectionSettings
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionStarted)
+from tui.run_progress import RunProgress
 from tui.session_view import timing_label
 
 COUNT_CACHE_SIZE = 256
@@ -61,6 +63,8 @@ class RunController:
         self.run_active = False
         """From the run request until the engine's `run_finished`."""
         self.live: LiveSession | None = None
+        self.progress: RunProgress | None = None
+        """Which generation of the current run is going, and how far (the live panel's progress line)."""
         self.streams: dict[str, LiveSession] = {}
         """Every session of the current run so far, by id (a server run has one per stream); `live`
         is the one the panel shows: of several streams at once, the oldest still running."""
@@ -157,6 +161,8 @@ class RunController:
     # -- running
     def run(self, prompt: str, settings) -> None:
         self.run_active = True
+        self.live = None  # the last run's session must not be drawn as this one's
+        self.progress = RunProgress(settings.warmup, settings.repeat, settings.max_new_tokens, time.monotonic())
         self.streams = {}
         if self.remote is None:
             self.engine.run(prompt, settings)
@@ -253,6 +259,8 @@ class RunController:
                 self._counts[event["request"]] = self._last_count = event["count"]
                 post(PromptCounted())
         elif kind == "session_started":
+            if self.progress is not None:
+                self.progress.session_started(event["warmup"], len(self.live.records) if self.live else 0)
             live = LiveSession(event["session_id"], event["input_tokens"], event.get("max_new_tokens"),
                                timing=event.get("timing", "device"), concurrency=event.get("concurrency", 1))
             self.streams[live.session_id] = live
