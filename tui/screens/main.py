@@ -21,6 +21,7 @@ from profiler.errors import ProfilerError
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
 from tui.run_controller import RunController
+from tui.screens.compare import open_compare
 from tui.screens.session_actions import SessionActions
 from tui.screens.session_detail import SessionDetailScreen
 from tui.session_view import efficiency_or_none, timing_label
@@ -47,6 +48,7 @@ class MainScreen(SessionActions, Screen):
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
         Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
+        Binding("c", "compare", "Compare", id="compare"),
         Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
         Binding("v", "view_session", "Detail", id="detail"),
@@ -287,6 +289,9 @@ class MainScreen(SessionActions, Screen):
     @on(SessionsTable.RowSelected, "#sessions")
     def _session_chosen(self, event: SessionsTable.RowSelected) -> None:
         self.action_view_session()  # enter on a row
+
+    def action_compare(self) -> None:
+        open_compare(self, self.query_one(SessionsTable))  # the marked sessions; fewer than two: says how
 
     # -- prediction
     def action_refit(self) -> None:
