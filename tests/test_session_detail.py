@@ -22,6 +22,7 @@ from profiler.store import SessionStore
 from tui.app import make_app
 from tui.run_progress import RunProgress
 from tui.screens.session_detail import SessionDetailScreen
+from tui.session_view import timing_label
 from tui.widgets.latency_histogram import LatencyHistogram
 from tui.widgets.run_chart import RunChart, max_per_column
 from tui.widgets.sessions_table import SessionsTable
@@ -47,17 +48,18 @@ def spiky_tokens(count: int = 200) -> list[TokenRecord]:
     return tokens
 
 
-def spiky_store(data_dir) -> SessionStore:
+def spiky_store(data_dir, timing: str = "device") -> SessionStore:
     store = SessionStore(data_dir)
     meta = SessionMeta(prompt="Explain the KV cache.", input_tokens=40, model="scripted", model_label="scripted delays",
                        dtype="float32", device="cpu", backend="scripted")
     started = "2026-01-05T12:00:00.000000+00:00"
-    store.import_sessions([(meta, {"id": SPIKY_ID, "started": started, "ended": started}, spiky_tokens())])
+    store.import_sessions([(meta, {"id": SPIKY_ID, "started": started, "ended": started, "timing": timing},
+                            spiky_tokens())])
     return store
 
 
-def build_app(tmp_path):
-    return make_app(store=spiky_store(tmp_path / "data"), backend=ScriptedBackend(clock=ManualClock()))
+def build_app(tmp_path, timing: str = "device"):
+    return make_app(store=spiky_store(tmp_path / "data", timing), backend=ScriptedBackend(clock=ManualClock()))
 
 
 def drawn(widget) -> str:
@@ -171,6 +173,19 @@ async def test_detail_screen_scale_percentiles_and_spike_cause(tmp_path, size):
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main
+
+
+async def test_a_remote_session_says_its_latencies_are_arrival_gaps(tmp_path):
+    app = build_app(tmp_path, timing="arrival")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_detail(pilot)
+        figures = " ".join(drawn(screen.query_one("#detail-figures")).split())
+        assert f"{timing_label({'timing': 'arrival'})}: per-token values are derived from the gaps" in figures
+    # and a device-timed one doesn't
+    app = build_app(tmp_path / "device")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_detail(pilot)
+        assert timing_label({"timing": "arrival"}) not in drawn(screen.query_one("#detail-figures"))
 
 
 async def test_enter_on_a_session_opens_the_detail(tmp_path):

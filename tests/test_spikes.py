@@ -10,6 +10,7 @@ import pytest
 
 from conftest import error_lines, run_cli
 from model.spikes import find_spikes
+from tui.session_view import timing_label
 
 
 def _token(k: int, ms: float, *, wall: float, gc: int = 0, gc_ms: float = 0.0, forward: float | None = None,
@@ -96,3 +97,11 @@ def test_show_spikes_on_an_imported_session(private_data_dir: Path, tmp_path: Pa
     assert as_json["spikes"][0]["k"] == 77 and len(as_json["spikes"]) == 10
     bad = run_cli("show", "spiky001", "--spikes", "0", data_dir=private_data_dir)
     assert bad.returncode == 2 and "--spikes must be at least 1" in error_lines(bad.stderr)[0]
+    assert timing_label({"timing": "arrival"}) not in table.stdout
+    # a remote session's spikes say that its latencies are chunk arrival gaps
+    remote_csv = tmp_path / "remote.csv"
+    pd.DataFrame([{**row, "Prompt_ID": "remote01", "timing": "arrival"} for row in rows]).to_csv(remote_csv, index=False)
+    assert run_cli("import", str(remote_csv), data_dir=private_data_dir).returncode == 0
+    remote = run_cli("show", "remote01", "--spikes", "3", data_dir=private_data_dir)
+    assert remote.returncode == 0, remote.stderr
+    assert timing_label({"timing": "arrival"}) in " ".join(remote.stdout.split())  # the title may wrap

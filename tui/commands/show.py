@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                               "tokens": tokens, "token_count": summary["tokens"], **extra}))
         return 0
     if spikes is not None:
-        _print_spikes(summary, spikes)
+        _print_spikes(summary, spikes, session)
         return 0
     session["timing_label"] = timing_label(session)
     session["remote"] = remote
@@ -62,12 +62,15 @@ def _spike_json(spike) -> dict:
             "causes": spike.causes}
 
 
-def _print_spikes(summary: dict, spikes: list) -> None:
+def _print_spikes(summary: dict, spikes: list, session: dict) -> None:
     from rich.console import Console
 
+    from tui import session_view
     from tui.spike_table import spike_table, spike_title
 
-    Console().print(spike_table(spikes, spike_title(spikes, summary["decode_p50_ms"], summary["id"])))
+    title = spike_title(spikes, summary["decode_p50_ms"], summary["id"])
+    label = session_view.timing_label(session)  # a remote session's latencies are chunk arrival gaps
+    Console().print(spike_table(spikes, f"{title} · {label}" if label else title))
 
 
 def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:

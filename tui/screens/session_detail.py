@@ -107,8 +107,7 @@ def _figures(session: dict[str, Any], prefill: dict | None, latencies: list[floa
                     if mean > 0 else "")
     else:
         text.append("no decode tokens", "dim")
-    # the timing column may be absent from older session dicts; the environment records it too
-    label = timing_label({**session, "timing": session.get("timing", session["environment"].get("timing"))})
+    label = timing_label(session)
     if label:
         text.append(f"\n{label}: ", "bold yellow")
         text.append("per-token values are derived from the gaps between streamed chunks")
