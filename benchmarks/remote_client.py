@@ -3,14 +3,23 @@
 A local server (its own process, so it holds no GIL of the client's) streams OpenAI-style SSE chunks
 on a known schedule: one chunk every --interval-ms, every 4th chunk carrying 3 tokens, per-chunk
 usage (continuous_usage_stats) on every chunk, and in each chunk's text the server's
-perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both processes).
+perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both processes),
+plus when the previous chunk's write returned. The reference is what the server stamped, never
+the nominal schedule (a Python server on a busy 2-core box slips its schedule by milliseconds).
 The real client (profiler.remote: aiohttp, the sink thread, the store) runs 1, 8, 32 and 128
-concurrent streams, the levels interleaved over --rounds rounds.
+concurrent streams, once stamping at the event loop's select() (the client's way) and once at
+data_received (the way before), the levels and both ways interleaved over --rounds rounds.
 
   gap error: |client gap - server gap| between consecutive content chunks of a stream (ms; goal
              p50 <= 0.2, p99 <= 1 up to 32 streams)
+  clean gap error: the same over gaps whose two chunks each left the server within 0.5 ms of its
+             stamp (the server wasn't descheduled between stamping and writing): the client's own part
+  server write delay: stamp -> write returned, in the server (how late its bytes can leave after the stamp)
   server jitter: server gap - the schedule (how far the test server itself drifted; not the client's)
   cpu per token: the client process's user+system CPU time / tokens (sink thread and SQLite included)
+  run-queue wait: ms per second of the level's wall time that the client's / the server's event-loop
+             thread was runnable but not running (/proc/PID/schedstat): the machine's share of the tails, which
+             no client code can remove (a process that isn't running can't stamp)
 
 Ends with one JSON line.   python benchmarks/remote_client.py [--chunks 60] [--rounds 2]
 """
@@ -26,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,6 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LEVELS = (1, 8, 32, 128)
 MULTI_EVERY, MULTI_TOKENS = 4, 3
+STAMPS = ("select", "data_received")
+"""Where the client stamps a read: when select() returned (the client's way), or in data_received."""
+CLEAN_MS = 0.5
+"""A chunk counts as cleanly sent when its write returned within this long of its stamp (ms)."""
 
 
 def serve(port: int, chunks: int, interval_ms: float) -> None:
@@ -53,13 +67,17 @@ def serve(port: int, chunks: int, interval_ms: float) -> None:
         await response.write(event({"role": "assistant"}, {"completion_tokens": 0, "prompt_tokens": 4}))
         start = loop.time()
         total = 0
+        written = 0  # when the previous chunk's write returned: rides on the next chunk
         for index in range(chunks):
             delay = start + (index + 1) * interval_ms / 1000 - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             total += MULTI_TOKENS if index % MULTI_EVERY == MULTI_EVERY - 1 else 1
-            await response.write(event({"content": f"<{time.perf_counter_ns()}>"},
+            await response.write(event({"content": f"<{time.perf_counter_ns()}:{written}>"},
                                        {"completion_tokens": total, "prompt_tokens": 4}))
+            written = time.perf_counter_ns()
+        # the last write's return time, in a content chunk of no new tokens (usage unchanged)
+        await response.write(event({"content": f"<0:{written}>"}, {"completion_tokens": total, "prompt_tokens": 4}))
         await response.write(event({}, {"completion_tokens": total, "prompt_tokens": 4}, "length"))
         await response.write(b"data: [DONE]\n\n")
         return response
@@ -94,40 +112,68 @@ def start_server(chunks: int, interval_ms: float) -> tuple[subprocess.Popen, str
     raise SystemExit("the schedule server did not start")
 
 
+def run_queue_wait_ns(pid: int, tid: int) -> int | None:
+    """ns the thread waited on a run queue (runnable, not running), from Linux schedstat; None elsewhere."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def percentile(values: list[float], q: float) -> float:
     from profiler.records import percentile as pct
 
     return pct(sorted(values), q)
 
 
-def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_dir: str) -> dict:
+def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_dir: str, stamp: str,
+              server_pid: int) -> dict:
     from profiler.collect import RunSettings
+    from profiler.remote import stamping
     from profiler.remote.backend import load_remote_backend
     from profiler.remote.options import RemoteOptions
     from profiler.store import SessionStore
     from profiler.store.chunks import run_sessions, session_chunks
 
+    stamping.STAMP_AT_SELECT = stamp == "select"
     store = SessionStore(data_dir)
     backend = load_remote_backend(RemoteOptions(server=url, concurrency=concurrency, num_requests=concurrency))
     settings = RunSettings(max_new_tokens=chunks * MULTI_TOKENS, warmup=0, system_metrics=False)
+    # the client's event loop runs on this thread (it stamps); the server's on its main thread
+    threads = ((os.getpid(), threading.get_native_id()), (server_pid, server_pid))
+    waits = [run_queue_wait_ns(*thread) for thread in threads]
+    wall = time.perf_counter()
     before = resource.getrusage(resource.RUSAGE_SELF)
     report = backend.run(store, settings, ["bench"])
     after = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter() - wall
+    waited = [(end - start) / 1e6 / wall if start is not None and end is not None else None
+              for start, end in zip(waits, [run_queue_wait_ns(*thread) for thread in threads])]
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    errors, jitter, tokens, sources = [], [], report.summary["tokens"], report.summary["token_sources"]
+    errors, clean, jitter, write_delay = [], [], [], []
+    tokens, sources = report.summary["tokens"], report.summary["token_sources"]
     conn = store._connection()
     for session_id in run_sessions(conn, report.run_id):
         rows = [c for c in session_chunks(conn, session_id) if c["content"]]
-        sent = [int(c["text"].strip("<>")) for c in rows]
-        for previous, current, sent_before, sent_now in zip(rows, rows[1:], sent, sent[1:]):
+        stamps = [tuple(int(x) for x in c["text"].strip("<>").split(":")) for c in rows]
+        # chunk i's write returned at stamps[i + 1][1]; the closing chunk only carries that
+        delays = [(after - before) / 1e6 for (before, _), (_, after) in zip(stamps, stamps[1:])]
+        write_delay += delays
+        rows, sent = rows[:-1], [before for before, _ in stamps[:-1]]
+        for i, (previous, current) in enumerate(zip(rows, rows[1:])):
             client_gap = current["arrival_ms"] - previous["arrival_ms"]
-            server_gap = (sent_now - sent_before) / 1e6
-            errors.append(abs(client_gap - server_gap))
+            server_gap = (sent[i + 1] - sent[i]) / 1e6
+            error = abs(client_gap - server_gap)
+            errors.append(error)
+            if delays[i] <= CLEAN_MS and delays[i + 1] <= CLEAN_MS:
+                clean.append(error)
             jitter.append(server_gap - interval_ms)
     store.close()
     expected_tokens = concurrency * (chunks + (chunks // MULTI_EVERY) * (MULTI_TOKENS - 1))
-    return {"errors": errors, "jitter": jitter, "tokens": tokens, "cpu_s": cpu_s, "sources": sources,
-            "tokens_ok": tokens == expected_tokens}
+    return {"errors": errors, "clean": clean, "jitter": jitter, "write_delay": write_delay, "tokens": tokens,
+            "cpu_s": cpu_s, "sources": sources, "tokens_ok": tokens == expected_tokens,
+            "client_wait": [waited[0]] if waited[0] is not None else [],
+            "server_wait": [waited[1]] if waited[1] is not None else []}
 
 
 def main() -> None:
@@ -143,43 +189,57 @@ def main() -> None:
         return
     levels = [int(x) for x in args.levels.split(",")]
     process, url = start_server(args.chunks, args.interval_ms)
-    pooled = {level: {"errors": [], "jitter": [], "tokens": 0, "cpu_s": 0.0, "tokens_ok": True, "sources": set()}
-              for level in levels}
+    keys = ("errors", "clean", "jitter", "write_delay", "client_wait", "server_wait")
+    pooled = {(level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "tokens_ok": True,
+                               "sources": set()} for level in levels for stamp in STAMPS}
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             os.environ["TOKENLAT_DATA_DIR"] = data_dir
-            for _round in range(args.rounds):
-                for level in levels:  # interleaved: each level sees the same machine conditions in turn
-                    result = one_level(url, level, args.chunks, args.interval_ms, data_dir)
-                    entry = pooled[level]
-                    entry["errors"] += result["errors"]
-                    entry["jitter"] += result["jitter"]
-                    entry["tokens"] += result["tokens"]
-                    entry["cpu_s"] += result["cpu_s"]
-                    entry["tokens_ok"] &= result["tokens_ok"]
-                    entry["sources"].update(result["sources"])
+            for round_index in range(args.rounds):
+                for level in levels:  # interleaved: each level and stamp sees the same machine conditions in turn
+                    for stamp in STAMPS[::1 if round_index % 2 == 0 else -1]:
+                        result = one_level(url, level, args.chunks, args.interval_ms, data_dir, stamp, process.pid)
+                        entry = pooled[(level, stamp)]
+                        for key in keys:
+                            entry[key] += result[key]
+                        entry["tokens"] += result["tokens"]
+                        entry["cpu_s"] += result["cpu_s"]
+                        entry["tokens_ok"] &= result["tokens_ok"]
+                        entry["sources"].update(result["sources"])
     finally:
         process.terminate()
         process.wait(10)
-    figures = {}
-    for level, entry in pooled.items():
-        errors, jitter = entry["errors"], entry["jitter"]
-        figures[str(level)] = {
-            "gap_error_p50_ms": round(percentile(errors, 50), 4), "gap_error_p95_ms": round(percentile(errors, 95), 4),
-            "gap_error_p99_ms": round(percentile(errors, 99), 4),
-            "server_jitter_p50_ms": round(percentile(jitter, 50), 4),
-            "server_jitter_p99_ms": round(percentile(jitter, 99), 4),
-            "cpu_us_per_token": round(entry["cpu_s"] / entry["tokens"] * 1e6, 1) if entry["tokens"] else None,
-            "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
-            "token_sources": sorted(entry["sources"]), "gaps": len(errors),
-        }
-        f = figures[str(level)]
-        print(f"{level:>4} streams: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 {f['gap_error_p95_ms']:.3f} / "
-              f"p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; server jitter p50 "
-              f"{f['server_jitter_p50_ms']:.3f} p99 {f['server_jitter_p99_ms']:.3f} ms; client CPU "
-              f"{f['cpu_us_per_token']} us/token; tokens counted right: {f['tokens_counted_right']}")
+
+    def tails(values: list[float], name: str) -> dict:
+        if not values:
+            return {f"{name}_p50_ms": None, f"{name}_p95_ms": None, f"{name}_p99_ms": None}
+        return {f"{name}_p{q}_ms": round(percentile(values, q), 4) for q in (50, 95, 99)}
+
+    figures: dict = {}
+    for (level, stamp), entry in pooled.items():
+        f = {**tails(entry["errors"], "gap_error"), **tails(entry["clean"], "clean_gap_error"),
+             **tails(entry["write_delay"], "server_write_delay"),
+             "server_jitter_p50_ms": round(percentile(entry["jitter"], 50), 4),
+             "server_jitter_p99_ms": round(percentile(entry["jitter"], 99), 4),
+             "cpu_us_per_token": round(entry["cpu_s"] / entry["tokens"] * 1e6, 1) if entry["tokens"] else None,
+             "client_run_queue_ms_per_s": _mean(entry["client_wait"]),
+             "server_run_queue_ms_per_s": _mean(entry["server_wait"]),
+             "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
+             "token_sources": sorted(entry["sources"]), "gaps": len(entry["errors"]), "clean_gaps": len(entry["clean"])}
+        figures.setdefault(stamp, {})[str(level)] = f
+        print(f"{level:>4} streams, stamp at {stamp:<13}: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 "
+              f"{f['gap_error_p95_ms']:.3f} / p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; clean gaps "
+              f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; server "
+              f"write delay p99 {f['server_write_delay_p99_ms']} ms; jitter p50 {f['server_jitter_p50_ms']:.3f} ms; "
+              f"run-queue wait client {f['client_run_queue_ms_per_s']} / server {f['server_run_queue_ms_per_s']} ms/s; "
+              f"client CPU {f['cpu_us_per_token']} us/token; tokens right: {f['tokens_counted_right']}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"benchmark": "remote_client", "interval_ms": args.interval_ms, "chunks_per_stream": args.chunks,
-                      "rounds": args.rounds, "cpus": os.cpu_count(), "levels": figures}))
+                      "rounds": args.rounds, "cpus": os.cpu_count(), "load_average_1m": load, "stamps": figures}))
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 1) if values else None
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from profiler.remote.client import RemoteClient, StreamResult
 from profiler.remote.errors import CONNECT, HTTP
 from profiler.remote.requests import request_body
 from profiler.remote.sink import StoreSink
+from profiler.remote.stamping import stamping_event_loop
 from profiler.remote.summary import summarize_run
 from profiler.store.chunks import end_run
 from profiler.store.connection import open_connection
@@ -94,7 +95,8 @@ class RemoteRun:
         self.in_session = True
         try:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
-            asyncio.run(self._main(warmups, measured))
+            with asyncio.Runner(loop_factory=stamping_event_loop) as runner:  # stamps at select(): stamping.py
+                runner.run(self._main(warmups, measured))
         finally:
             sys.setswitchinterval(switch)
             self.sink.close()

@@ -6,15 +6,53 @@ resume to read them. Stamping in the coroutine would charge stream k with the pa
 streams served before it. So the connection's protocol stamps each `data_received` with
 perf_counter_ns() and the body size reached, and the reader maps an event's first-byte offset
 back to that stamp.
+
+And the stamp is when the event loop's `select()` returned, not when `data_received` ran. In one
+loop turn asyncio first runs the callbacks already queued (the previous turn's streams resuming
+to parse their chunks: at 32 streams ~100 us each), and only then the reads `select()` just
+reported. Stamping inside `data_received` charged a chunk that was waiting in the socket with all
+that parsing; the turn's select time is when the loop knew the bytes were there (measured with
+benchmarks/remote_client.py, which compares both stamps). What remains is a socket that became
+readable while the loop was busy: it is seen at the next select, up to one turn late.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import selectors
 import time
 from typing import Any
 
 perf_counter_ns = time.perf_counter_ns
+
+STAMP_AT_SELECT = True
+"""False: stamp when data_received runs (the old way). Only benchmarks/remote_client.py flips it,
+to measure both on the same machine in one run."""
+
+
+class ReadySelector(selectors.DefaultSelector):
+    """The platform's selector, noting when each select() returned."""
+
+    ready_ns = 0
+
+    def select(self, timeout=None):
+        events = super().select(timeout)
+        self.ready_ns = perf_counter_ns()
+        return events
+
+
+def stamping_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop a remote run uses (asyncio.Runner(loop_factory=...)): a selector loop whose select
+    times the stamping connections read."""
+    return asyncio.SelectorEventLoop(ReadySelector())
+
+
+def _select_time(loop: Any) -> int | None:
+    selector = getattr(loop, "_selector", None)  # asyncio's own attribute; any other loop: None
+    if STAMP_AT_SELECT and isinstance(selector, ReadySelector) and selector.ready_ns:
+        return selector.ready_ns
+    return None
 
 
 def stamping_connector(**kwargs: Any):
@@ -30,7 +68,7 @@ def stamping_connector(**kwargs: Any):
             """(perf_counter_ns, body bytes received by then) for the current response."""
 
         def data_received(self, data: bytes) -> None:
-            now = perf_counter_ns()
+            now = _select_time(self._loop) or perf_counter_ns()
             super().data_received(data)
             payload = self._payload
             if payload is None:
