@@ -194,3 +194,11 @@ def test_a_cells_peak_memory_is_its_own_not_the_process_lifetime_peak():
     if not peak.cell_only:
         pytest.skip("this kernel doesn't let a process reset its peak RSS (/proc/self/clear_refs)")
     assert peak.peak_mb() < high - 200  # the freed 300 MiB no longer counts
+
+
+def test_the_static_compile_preset_is_valid_backend_options_at_any_batch():
+    from profiler.backends import BackendOptions
+
+    for batch in (1, 8):
+        options = cell_options(BackendOptions(), "auto", PRESETS["static-compile"], batch)
+        assert (options.cache, options.compile, options.batch) == ("static", True, batch)

@@ -82,8 +82,9 @@ def resolve_configs(names: list[str], user: dict[str, dict[str, Any]]) -> dict[s
     return {name: dict(known[name]) for name in names}
 
 
-def cell_options(base: Any, precision: str, config: dict[str, Any] | None) -> Any:
-    """The BackendOptions a cell loads: the flags' options with the precision's or configuration's on top.
+def cell_options(base: Any, precision: str, config: dict[str, Any] | None, batch: int = 1) -> Any:
+    """The BackendOptions a cell loads: the flags' options with the precision's or configuration's on top,
+    and the cell's batch size (a static cache is sized for it).
 
     Options this build's backend doesn't have (e.g. `cache` before static caches exist) raise
     InputError naming them, which the runner stores as the cell's skip reason.
@@ -93,6 +94,8 @@ def cell_options(base: Any, precision: str, config: dict[str, Any] | None) -> An
     missing = [key for key in overrides if key not in fields]
     if missing:
         raise InputError(f"option {missing[0]!r} is not supported by this build's backend")
+    if "batch" in fields:
+        overrides["batch"] = batch
     options = dataclasses.replace(base, **overrides)
     options.validate()
     return options

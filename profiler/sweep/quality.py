@@ -33,6 +33,8 @@ class ConfigComparison:
     p99_ms: float | None
     ttft_p50_ms: float | None
     peak_memory_mb: float | None
+    compile_ms: float | None
+    """Compilation and static-cache set-up, timed apart from every token (None without --compile)."""
     speedup: float | None
     speedup_ci_low: float | None
     speedup_ci_high: float | None
@@ -68,9 +70,13 @@ def compare_configs(sweeps: SweepStore, sweep_id: str, spec: SweepSpec, results:
     rows = []
     for result in results:
         base = by_key.get((base_name, result.batch, result.max_new_tokens))
-        row = ConfigComparison(result.config, result.batch, result.max_new_tokens, result.tokens_per_s,
-                               result.p50_ms, result.p95_ms, result.p99_ms, result.ttft_p50_ms, result.peak_memory_mb,
-                               None, None, None, UNCLEAR, None, None, None, None, None, result.status, result.reason)
+        row = ConfigComparison(
+            config=result.config, batch=result.batch, max_new_tokens=result.max_new_tokens,
+            tokens_per_s=result.tokens_per_s, p50_ms=result.p50_ms, p95_ms=result.p95_ms, p99_ms=result.p99_ms,
+            ttft_p50_ms=result.ttft_p50_ms, peak_memory_mb=result.peak_memory_mb, compile_ms=result.compile_ms,
+            speedup=None, speedup_ci_low=None, speedup_ci_high=None, verdict=UNCLEAR, method=None,
+            exact_match_rate=None, mean_first_divergence=None, rouge_l_f1=None, cost_per_million_usd=None,
+            status=result.status, reason=result.reason)
         if price_per_hour is not None and result.tokens_per_s:
             row.cost_per_million_usd = price_per_hour / 3600 / result.tokens_per_s * 1e6
         if base is None or not base.tokens_per_s or not result.tokens_per_s:

@@ -75,7 +75,10 @@ def sweep_results(sweeps: SweepStore, sweep_id: str) -> tuple[SweepSpec, list[Ce
         cell_rows = [r for r in rows if r.cell == cell.key]
         cell_sessions = [s for s in sessions if s["cell"] == cell.key]
         results.append(_cell_result(spec, cell, cell_rows, cell_sessions, tokens, summaries))
-    results.sort(key=lambda r: (r.config or r.precision, r.max_new_tokens, r.batch))
+    # the order the user listed precisions or configurations in (the baseline first, as given)
+    axis = spec.configs or spec.precisions
+    results.sort(key=lambda r: (axis.index(r.config or r.precision) if (r.config or r.precision) in axis else 0,
+                                r.max_new_tokens, r.batch))
     return spec, results
 
 

@@ -116,7 +116,7 @@ class SweepRunner:
                 cancel=self.cancel, observer=self.observer), peak=None)
         try:
             config = self.spec.config_definitions.get(cell.config) if cell.config else None
-            options = cell_options(self.base_options, cell.precision, config)
+            options = cell_options(self.base_options, cell.precision, config, cell.batch)
         except InputError as exc:
             return CellOutcome(SKIPPED, str(exc))
         reason = unsupported_reason(options, cuda=_runs_on_cuda(options),
@@ -154,12 +154,14 @@ class SweepRunner:
         return outcome
 
     def _backend_for(self, options: Any) -> Any:
-        if self._backend is not None and self._loaded_options == options:
+        # the batch size is the run's, not the model's: a new batch size reuses the loaded model
+        key = dataclasses.replace(options, batch=None) if hasattr(options, "batch") else options
+        if self._backend is not None and self._loaded_options == key:
             return self._backend
         self._close_backend()
         self.observer.loading(_describe(options))
         self._backend = self.load(options)
-        self._loaded_options = options
+        self._loaded_options = key
         return self._backend
 
     def _close_backend(self) -> None:

@@ -135,7 +135,7 @@ def _print_comparisons(console, comparisons) -> None:
 
     table = Table(title="configurations vs baseline (greedy outputs compared on the same prompts)",
                   title_justify="left")
-    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "speed-up (95% CI)",
+    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "compile s", "speed-up (95% CI)",
                   "verdict", "exact", "1st div", "ROUGE-L", "$/1M tok"):
         table.add_column(title, justify="left" if title in ("config", "verdict") else "right")
     for c in comparisons:
@@ -144,7 +144,8 @@ def _print_comparisons(console, comparisons) -> None:
             speedup += f" ({c.speedup_ci_low:.2f}–{c.speedup_ci_high:.2f})"
         verdict = c.verdict if c.status == "done" else f"{c.status}: {c.reason or ''}"
         table.add_row(c.config, str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
-                      _f(c.p95_ms), _f(c.p99_ms), _f(c.ttft_p50_ms), _f(c.peak_memory_mb, ".0f"), speedup, verdict,
+                      _f(c.p95_ms), _f(c.p99_ms), _f(c.ttft_p50_ms), _f(c.peak_memory_mb, ".0f"),
+                      _f(c.compile_ms / 1000 if c.compile_ms is not None else None, ".1f"), speedup, verdict,
                       _f(c.exact_match_rate, ".0%"), _f(c.mean_first_divergence, ".1f"), _f(c.rouge_l_f1, ".3f"),
                       _f(c.cost_per_million_usd, ".2f"))
     console.print(table)
