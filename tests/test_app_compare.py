@@ -9,9 +9,9 @@ import io
 
 import pytest
 from rich.console import Console
-from textual.worker import WorkerCancelled
 
 from model.compare import side_figures
+from pilot_waits import wait_workers
 from profiler.backends import ScriptedBackend
 from profiler.clock import ManualClock
 from profiler.store import SessionStore
@@ -45,17 +45,6 @@ def screen_text(app) -> str:
 def build(tmp_path, specs=(BASE, SLOWER)):
     store = seed_sessions(SessionStore(tmp_path / "data"), list(specs))
     return store, make_app(store=store, backend=ScriptedBackend(clock=ManualClock()))
-
-
-async def wait_workers(pilot) -> None:
-    """Every worker done; a fit replaced by a newer one (exclusive workers) counts as done."""
-    for _ in range(10):
-        try:
-            await pilot.app.workers.wait_for_complete()
-            break
-        except WorkerCancelled:
-            await pilot.pause()
-    await pilot.pause()
 
 
 async def ready(pilot) -> None:

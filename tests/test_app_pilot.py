@@ -139,6 +139,7 @@ async def test_prediction_errors_and_terms_equal_the_fit_command(tmp_path):
     import json
 
     from conftest import run_cli
+    from pilot_waits import wait_workers
     from tui.widgets.prediction_panel import SIDE_BY_SIDE
 
     # GIVEN six stored sessions: three prompts, each run twice
@@ -148,11 +149,11 @@ async def test_prediction_errors_and_terms_equal_the_fit_command(tmp_path):
         # WHEN every predictor is fitted side by side and ctrl+f refits
         app.main.query_one("#predictor").value = SIDE_BY_SIDE
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_workers(pilot)
         await pilot.press("ctrl+f")
         await pilot.pause()
         assert any(n.message.startswith("refitting on 6 sessions") for n in app._notifications)
-        await app.workers.wait_for_complete()
+        await wait_workers(pilot)
         await pilot.pause()
         report = app.main.last_fit
         assert any(n.title == "fitted" and "held-out" in n.message for n in app._notifications)
@@ -184,6 +185,7 @@ async def test_prediction_errors_and_terms_equal_the_fit_command(tmp_path):
 async def test_side_by_side_figures_scroll_into_view_at_80x24(tmp_path):
     from textual.containers import VerticalScroll
 
+    from pilot_waits import wait_workers
     from tui.widgets.prediction_panel import SIDE_BY_SIDE
 
     store = _fit_store(tmp_path / "data")
@@ -191,7 +193,7 @@ async def test_side_by_side_figures_scroll_into_view_at_80x24(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         app.main.query_one("#predictor").value = SIDE_BY_SIDE
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_workers(pilot)
         await pilot.pause()
         # GIVEN every predictor's figures, taller than the panel
         text = str(app.main.query_one("#prediction-text").render())
