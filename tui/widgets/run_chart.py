@@ -94,9 +94,13 @@ class RunChart(Widget):
 
 def chart_text(xs: Sequence[float], values: Sequence[float], width: int, height: int, *, x_name: str,
                empty_text: str = "no data") -> Text:
-    """The chart as text: bar rows, an axis row (from 6 rows up) and a label row, `width` columns."""
-    with_axis = height >= 6  # a compact chart (the live panel's) gives the axis line's row to the bars
-    rows = height - 2 if with_axis else height - 1
+    """The chart as text: bar rows, an axis row (from 6 rows up) and an x label row (from 5 rows up).
+
+    A compact chart (the live panel's, 3-4 rows) gives those rows to the bars: its y scale matters
+    more than its x labels."""
+    with_labels = height >= 5
+    with_axis = height >= 6
+    rows = height - with_labels - with_axis
     if not values or rows < 1 or width < 20:
         return Text(empty_text, style=AXIS_STYLE)
     top = nice_ceiling(max(values))
@@ -123,7 +127,10 @@ def chart_text(xs: Sequence[float], values: Sequence[float], width: int, height:
         out.append("\n")
     if with_axis:
         out.append(" " * gutter + "└" + "─" * len(columns) + "\n", style=AXIS_STYLE)
-    out.append(_x_labels(xs, gutter + 1, len(columns), x_name), style=AXIS_STYLE)
+    if with_labels:
+        out.append(_x_labels(xs, gutter + 1, len(columns), x_name), style=AXIS_STYLE)
+    else:
+        out.rstrip()
     return out
 
 
