@@ -242,3 +242,27 @@ async def test_live_panel_shows_generation_and_tokens_during_a_real_run(tmp_path
         await pilot.pause()
         assert re.match(r"^\s*[\d.]+ ms ┤", drawn(screen.query_one("#decode-chart")).splitlines()[0])
         assert re.search(r"p50 [\d.]+ ms · p95 [\d.]+ ms · p99 [\d.]+ ms", str(screen.query_one("#figures").content))
+
+
+def test_compact_chart_keeps_its_scale_and_gives_the_label_row_to_bars():
+    from tui.widgets.run_chart import chart_text
+
+    lines = chart_text(list(range(2, 102)), [8.0] * 99 + [30.0], 60, 4, x_name="token k").plain.splitlines()
+    # GIVEN 4 rows THEN 4 bar rows: the top one labelled in ms, the bottom one 0, no x labels
+    assert len(lines) == 4
+    assert re.match(r"^30 ms ┤", lines[0]) and re.match(r"^\s+0 ┤", lines[3])
+    assert "token k" not in "\n".join(lines)
+
+
+async def test_a_session_with_only_its_first_token_opens_without_charts(tmp_path):
+    store = SessionStore(tmp_path / "data")
+    meta = SessionMeta(prompt="p", input_tokens=3, model="scripted", device="cpu", backend="scripted")
+    started = "2026-01-06T12:00:00.000000+00:00"
+    store.import_sessions([(meta, {"id": SPIKY_ID, "started": started, "ended": started}, spiky_tokens(1))])
+    app = make_app(store=store, backend=ScriptedBackend(clock=ManualClock()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_detail(pilot)
+        assert "TTFT 30.00 ms" in drawn(screen.query_one("#detail-figures"))
+        assert "no decode tokens" in drawn(screen.query_one(RunChart))
+        assert "no decode tokens" in drawn(screen.query_one(LatencyHistogram))
+        assert "no decode tokens" in drawn(screen.query_one(SpikeList))
