@@ -78,6 +78,22 @@ async def main(out: Path) -> None:
         app.save_screenshot("help-screen.svg", path=str(out))
         await pilot.press("escape")
 
+        # compare: the two oldest sessions marked with space, then c (the earliest is the baseline)
+        table = screen.query_one(SessionsTable)
+        table.focus()
+        for session in sorted(app.store.list_sessions(), key=lambda s: s["started"])[:2]:
+            table.highlight(session["id"])
+            await pilot.press("space")
+        await pilot.press("c")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        app.save_screenshot("compare.svg", path=str(out))
+        await pilot.press("escape")
+        for session_id in list(table.marked):  # unmarked again: the attached shot shows a plain table
+            table.highlight(session_id)
+            await pilot.press("space")
+
         # attached: `collect` runs in another process; the app follows its session through the store
         root = Path(__file__).resolve().parent.parent
         env = dict(os.environ, PYTHONPATH=str(root), TOKENLAT_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1")
