@@ -85,8 +85,8 @@ async def main(out: Path) -> None:
             table.highlight(session["id"])
             await pilot.press("space")
         await pilot.press("c")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        while getattr(app.screen, "loaded", None) is None:  # the bootstrap runs in a worker
+            await pilot.pause(0.05)
         await pilot.pause()
         app.save_screenshot("compare.svg", path=str(out))
         await pilot.press("escape")
