@@ -11,6 +11,7 @@ Fitting and predicting::
     fitted.coefficients                                  # {"Input_Token_Length": .., "Context_Size": .., ...}
     fitted.intercept                                     # ms (None for a predictor without one)
     fitted.derived()                                     # friendlier units, e.g. achieved_bandwidth_fraction
+    fitted.terms()                                       # [Term(name, value, unit)]: ms and ms per token
     fitted.fingerprint                                   # the training sessions' configuration
     fitted.predict_frame(frame)                          # refuses a frame of another configuration
     model.save_model(fitted, "m.json"); model.load_model("m.json")   # JSON, never pickle
@@ -36,6 +37,8 @@ Honest evaluation (model.evaluation; protocols in model.splits)::
     model.noise_floor(frame, rows=None) -> {"all"|"prefill"|"decode": ErrorMetrics} | None
     model.seed_protocol(frame) -> Evaluation   # the study's exact Ridge fit and figures
     model.fit_report(...) -> dict              # JSON-safe summary, as `fit --json` prints it
+    model.session_fit.evaluate_sessions(frame, predictors, protocol) -> (evaluations, fit_report dict)
+        # the one path `fit` and the app's prediction panel share (build_report adds the panel's curves)
 
 Errors a user can act on raise `profiler.errors.InputError` (a saved model asked to predict for
 another configuration raises its subclass `ConfigurationMismatch`).

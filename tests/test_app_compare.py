@@ -155,6 +155,7 @@ async def test_different_models_are_compared_only_when_confirmed(tmp_path):
         await pilot.press("n")
         await pilot.pause()
         assert app.screen is app.main
+        assert any(n.message.startswith("not compared: sessions are of different models") for n in app._notifications)
         # "yes" (the CLI's --any) compares them
         await pilot.press("c")
         await pilot.pause()

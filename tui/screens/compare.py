@@ -44,8 +44,14 @@ def open_compare(screen, table) -> None:
         return
     question = (f"The marked {different_models_line(models)}: their latencies measure different things. "
                 "Compare them anyway?")
-    screen.app.push_screen(ConfirmScreen(question),
-                           lambda yes: screen.app.push_screen(CompareScreen(marked, allow_models=True)) if yes else None)
+
+    def answered(yes: bool) -> None:
+        if yes:
+            screen.app.push_screen(CompareScreen(marked, allow_models=True))
+        else:
+            screen.notify(f"not compared: {different_models_line(models)}", title="compare", severity="warning")
+
+    screen.app.push_screen(ConfirmScreen(question), answered)
 
 
 class CompareScreen(Screen[None]):
