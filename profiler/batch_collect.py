@@ -31,7 +31,7 @@ Python API (the CLI's `collect --batch B` and the sweep's batched cells both cal
                k >= 2 of measured batches; a step's time is every sequence's token latency),
                ttft_p50_ms (the prefill step), aggregate_tokens_per_s = batch * 1000 / step_p50_ms,
                tokens (measured tokens stored, all sequences), compile_ms (None unless --compile),
-               peak_memory_mb (CUDA peak allocated, else peak RSS of this process).
+               peak_memory_mb (this run's CUDA peak allocated, else its peak RSS: profiler/sweep/memory.py).
 
 Warm-up batches (settings.warmup of them) run first, flagged, left out of the summary; then GC is
 frozen (settings.gc_freeze) and each prompt batch runs settings.repeat times. Invalid input raises
@@ -50,14 +50,15 @@ from typing import Any
 
 from profiler.backends.base import Backend
 from profiler.batch_loop import STOP_CANCELLED, StepRecords, run_batch_generation
-from profiler.clock import Clock, PerfClock
+from profiler.clock import Clock
 from profiler.collect import Collector, RunObserver, RunSettings, SessionOutcome, check_prompts
 from profiler.errors import BackendError, InputError, StoreError
 from profiler.gc_watch import GcWatch
-from profiler.records import DECODE, FAILED, FINISHED, INTERRUPTED, PREFILL, SessionMeta, percentile
+from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, percentile
 from profiler.store import SessionStore
 from profiler.store.chunks import begin_run, end_run, write_in_transaction
 from profiler.store.connection import open_connection
+from profiler.sweep.memory import PeakMemory
 from profiler.system_metrics import MetricsSampler
 
 RUN_KIND = "batch"
@@ -91,20 +92,6 @@ def plan_batches(prompt_count: int, batch: int) -> list[list[int]]:
 def check_batch(batch: int) -> None:
     if batch < 1:
         raise InputError(f"--batch must be at least 1 (got {batch})")
-
-
-def peak_memory_mb(backend: Backend) -> float | None:
-    """CUDA peak allocated since the run started, else this process's peak RSS (Linux/macOS)."""
-    torch = getattr(backend, "torch", None)
-    if getattr(backend, "is_cuda", False) and torch is not None:
-        return torch.cuda.max_memory_allocated() / 2**20
-    try:
-        import resource
-        import sys
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def run_summary(batch: int, decode_steps_ms: list[float], prefill_ms: list[float], batches: int, tokens: int,
@@ -149,6 +136,7 @@ class BatchCollector:
         self._prefill_ms: list[float] = []
         self._measured_tokens = 0
         self._measured_batches = 0
+        self._peak = PeakMemory(getattr(backend, "torch", None), getattr(backend, "is_cuda", False))
 
     def run(self, prompts: list[str]) -> BatchRun:
         check_prompts(prompts)
@@ -158,8 +146,7 @@ class BatchCollector:
         plan = plan_batches(len(prompts), self.batch)
         # one static cache size for the whole run: a new size would be a new compiled graph
         self._cache_len = max(len(ids) for ids in encoded) + self.settings.max_new_tokens
-        if getattr(self.backend, "is_cuda", False):
-            self.backend.torch.cuda.reset_peak_memory_stats()
+        self._peak.reset()  # this run's peak, not the process's (CUDA peak allocated, or peak RSS)
         if self.backend.compiled:  # before the run's row: a compiler that fails leaves nothing stored
             self.compile_ms = self._compile(plan[0], encoded)
         result = BatchRun(run_id=str(uuid.uuid4()))
@@ -188,12 +175,11 @@ class BatchCollector:
             result.status = INTERRUPTED if self.cancel.is_set() else FAILED
             raise
         finally:
-            if result.status == FINISHED and any(s.status != FINISHED for s in result.sessions):
+            if result.status == FINISHED and (self.cancel.is_set() or any(s.status != FINISHED
+                                                                          for s in result.sessions)):
                 result.status = INTERRUPTED if self.cancel.is_set() else FAILED
-            if self.cancel.is_set() and result.status == FINISHED:
-                result.status = INTERRUPTED
             result.summary = {**run_summary(self.batch, self._decode_ms, self._prefill_ms, self._measured_batches,
-                                            self._measured_tokens, self.compile_ms, peak_memory_mb(self.backend)),
+                                            self._measured_tokens, self.compile_ms, self._peak.peak_mb()),
                               "status": result.status}
             self._end_run(result)
         return result
@@ -327,7 +313,7 @@ class BatchCollector:
 
     def _finish(self, writers: list, outcomes: list[BatchSession], eos_k: list[int | None]) -> None:
         """End every session of the batch, even when one of them can't be (the store's first error is raised)."""
-        peak = peak_memory_mb(self.backend)
+        peak = self._peak.peak_mb()
         problem: StoreError | None = None
         for writer, outcome in zip(writers, outcomes):
             outcome.eos_k = eos_k[outcome.batch_index]

@@ -1,0 +1,115 @@
+"""What does measuring a batch cost? Per-step time of B sequences on the embedded model, interleaved in one run:
+
+  (a) bare:      a hand-written batched loop — left-padded prompts, forward with the KV cache, attention
+                 mask and positions, argmax, .tolist() — recording nothing
+  (b) profiler:  the real batched collection (profiler/batch_collect.py): timing every step, B token
+                 records per step, GC watch, metrics sampler, B sessions and a run in the SQLite store
+
+Same method as benchmarks/overhead.py: each round runs both, in alternating order, on the same B
+prompts; per-step time is a generation's whole wall time / steps (prefill included, same in both), so
+the profiler's session set-up, recording and flushing count against it. The figure is the median of
+per-round ratios profiler/bare (goal <= 1.03), at each batch size. Ends with one JSON line.
+
+    python benchmarks/batch_overhead.py [--batches 1,8] [--tokens 128] [--rounds 11]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from profiler.backends import BackendOptions, SamplingSettings, load_backend  # noqa: E402
+from profiler.backends.hf_batch_generation import left_pad  # noqa: E402
+from profiler.batch_collect import collect_batch  # noqa: E402
+from profiler.collect import RunSettings  # noqa: E402
+from profiler.store import SessionStore  # noqa: E402
+
+PROMPTS = ["Explain why the KV cache makes decoding cheaper than re-encoding the whole sequence.",
+           "Name three causes of latency spikes.", "Why batch?", "Summarise the roofline model in two sentences."]
+
+
+def prompts_for(batch: int) -> list[str]:
+    return [PROMPTS[i % len(PROMPTS)] for i in range(batch)]
+
+
+def bare_loop(backend, batch_ids: list[list[int]], tokens: int) -> float:
+    torch = backend.torch
+    model = backend.model
+    start = time.perf_counter_ns()
+    with torch.inference_mode():
+        cache = backend.new_cache()
+        ids, mask = left_pad(batch_ids, 0)
+        next_ids = torch.tensor(ids)
+        mask = torch.tensor(mask)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        ones = torch.ones((len(batch_ids), 1), dtype=torch.long)
+        for _ in range(tokens):
+            out = model(input_ids=next_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                        use_cache=True, logits_to_keep=1)
+            next_ids = out.logits[:, -1, :].argmax(-1)
+            next_ids.tolist()
+            next_ids = next_ids.view(-1, 1)
+            mask = torch.cat([mask, ones], dim=-1)
+            positions = positions[:, -1:] + 1
+    return (time.perf_counter_ns() - start) / 1e6 / tokens
+
+
+def profiler_loop(backend, store: SessionStore, prompts: list[str], tokens: int) -> float:
+    settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
+                           sampling=SamplingSettings())
+    start = time.perf_counter_ns()
+    run = collect_batch(backend, store, settings, prompts, batch=len(prompts))
+    elapsed = (time.perf_counter_ns() - start) / 1e6
+    assert all(s.tokens == tokens for s in run.sessions), run.sessions
+    return elapsed / tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", default="1,8")
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=11)
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batches.split(",")]
+    backend = load_backend(BackendOptions())
+    figures: dict = {"tokens": args.tokens, "rounds": args.rounds, "torch_threads": backend.torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as data_dir:
+        store = SessionStore(data_dir)
+        for batch in batches:
+            prompts = prompts_for(batch)
+            batch_ids = [backend.encode(p) for p in prompts]
+            runners = {"bare": lambda: bare_loop(backend, batch_ids, args.tokens),
+                       "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens)}
+            for run in runners.values():  # one untimed pass each: lazy init, allocator growth
+                run()
+            results: dict[str, list[float]] = {name: [] for name in runners}
+            names = list(runners)
+            for round_index in range(args.rounds):
+                for name in names if round_index % 2 == 0 else names[::-1]:
+                    results[name].append(runners[name]())
+            medians = {name: statistics.median(values) for name, values in results.items()}
+            # both runs of a round are adjacent in time and share the machine's state, so the median of
+            # per-round ratios is far steadier than a ratio of medians
+            ratios = sorted(p / b for p, b in zip(results["profiler"], results["bare"]))
+            ratio = statistics.median(ratios)
+            for name, values in results.items():
+                print(f"batch {batch:>3} {name:9s} per-step ms: median {medians[name]:.3f}  "
+                      f"(rounds: {', '.join(f'{v:.3f}' for v in values)})")
+            print(f"batch {batch:>3} profiler/bare {ratio:.3f} (goal <= 1.03; per-round ratios "
+                  f"{ratios[0]:.3f} .. {ratios[-1]:.3f})")
+            figures[f"batch_{batch}"] = {"bare_ms_per_step": medians["bare"],
+                                         "profiler_ms_per_step": medians["profiler"],
+                                         "profiler_over_bare_ratio": ratio,
+                                         "ratio_min": ratios[0], "ratio_max": ratios[-1]}
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
