@@ -10,8 +10,10 @@ because nothing here runs a prompt.
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
+from rich.cells import cell_len
 from textual.widgets import Input, Label
 
 from profiler.backends import ScriptedBackend
@@ -20,6 +22,7 @@ from profiler.collect import Collector, RunSettings
 from profiler.csv_export import export_sessions
 from profiler.csv_import import import_csv
 from profiler.store import SessionStore
+from conftest import cli_env, run_cli, table_rows
 from screen_text import joined, region_lines
 from tui.app import make_app
 from tui.screens.dialogs import QUIT_QUESTION, ConfirmScreen, QuitRunScreen
@@ -223,3 +226,46 @@ async def test_model_bar_fields_are_apart_and_settings_errors_name_no_flag(store
         await pilot.pause()
         assert any(n.message.startswith("warm-up runs can't be negative") for n in app._notifications)
         assert app.is_running
+
+
+# -- the CLI's table: the same columns, fitted to $COLUMNS
+
+
+JSON_KEYS = ["id", "status", "started", "ended", "model", "model_label", "quant", "dtype", "device", "backend",
+             "gpu_name", "input_tokens", "tokens", "measured_tokens", "warmup", "repeat_index", "ttft_ms",
+             "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms", "tokens_per_s",
+             "bandwidth_fraction", "prompt", "error"]
+"""`sessions --json`'s items, as before the table was reshaped (scripts read them)."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [80, 120])
+def test_cli_sessions_fits_the_terminal_and_never_cuts_a_figure(store_dir, width):
+    listed = json.loads(run_cli("sessions", "--json", env=cli_env(store_dir)).stdout)
+    result = run_cli("sessions", env=cli_env(store_dir, COLUMNS=str(width)))
+    assert result.returncode == 0, result.stderr
+    assert max(cell_len(line.rstrip()) for line in result.stdout.splitlines()) <= width
+    rows = table_rows(result.stdout)
+    assert len(rows) == len(listed) == 3
+    for session in listed:
+        row = rows[session["id"][:8]]
+        for key in FIGURES:
+            assert row[column(key).title] == format(session[key], column(key).fmt), (key, row)
+    titles = set(next(iter(rows.values())))
+    assert ("prompt" in titles) == (width == 120) and ("model" in titles) == (width == 120)
+    # the remote session: its marker, and the legend under the table
+    assert rows[REMOTE_ID[:8]][""] == "*"
+    assert f"* {ARRIVAL_LABEL}" in result.stdout
+
+
+@pytest.mark.slow
+def test_cli_sessions_wide_ids_and_json(store_dir):
+    listed = json.loads(run_cli("sessions", "--json", env=cli_env(store_dir)).stdout)
+    assert [list(item) for item in listed] == [JSON_KEYS] * len(listed)
+    wide = run_cli("sessions", "--wide", env=cli_env(store_dir, COLUMNS="80"))
+    titles = set(next(iter(table_rows(wide.stdout).values())))
+    # every column; the warm-up marker's only while some session is a warm-up (none is here)
+    assert {c.title for c in SESSION_COLUMNS if c.key != "warmup_display"} <= titles and "warm-up" not in titles
+    assert max(len(line) for line in wide.stdout.splitlines()) > 80  # every column, however wide
+    ids = run_cli("sessions", "--ids", env=cli_env(store_dir))
+    assert ids.stdout.split() == [s["id"] for s in listed]
