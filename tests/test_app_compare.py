@@ -83,7 +83,7 @@ async def test_compare_screen_shows_both_sessions_figures_and_the_verdict(tmp_pa
         screen = app.screen
         assert isinstance(screen, CompareScreen) and screen.loaded is not None
         # THEN the earliest is the baseline, and the verdict is on the terminal without scrolling
-        assert screen.session_ids == [BASE.session_id, SLOWER.session_id]
+        assert screen.groups == [[BASE.session_id], [SLOWER.session_id]]
         shown = screen_text(app)
         assert "bbbb0001 is 20.0% ± " in shown and "slower at p50 than aaaa0001" in shown
         assert "bootstrap over tokens" in shown  # the interval's method, named
@@ -174,3 +174,24 @@ async def test_a_remote_session_is_labelled_with_its_timing(tmp_path):
         shown = screen_text(app)
         assert f"dddd0001: {ARRIVAL_LABEL}" in shown
         assert f"aaaa0001: {ARRIVAL_LABEL}" not in shown
+
+
+async def test_repeats_of_two_configurations_are_compared_as_two_sides_by_session_bootstrap(tmp_path):
+    # GIVEN three runs in float32 and three in float16, the float16 ones 10% faster
+    specs = [Spec(f"aaaa000{r}-f32", "the same prompt", seed=10 + r, day=1 + r, tokens=80) for r in range(3)]
+    specs += [Spec(f"bbbb000{r}-f16", "the same prompt", seed=10 + r, day=4 + r, tokens=80, scale=0.9,
+                   dtype="float16") for r in range(3)]
+    _, app = build(tmp_path, specs)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        # WHEN all six are marked and compared
+        await mark_all_and_compare(pilot, count=6)
+        screen = app.screen
+        # THEN each configuration is one side, its runs resampled whole
+        assert screen.groups == [[s.session_id for s in specs[:3]], [s.session_id for s in specs[3:]]]
+        (comparison,) = screen.loaded.comparisons
+        assert comparison.method == "bootstrap over repeats"
+        assert comparison.differences["decode_p50_ms"].relative == pytest.approx(-0.1, abs=1e-12)
+        shown = screen_text(app)
+        assert "compare 6 sessions as 2 configurations · baseline aaaa0000+2" in shown
+        assert "bbbb0000+2 is 10.0% ± " in shown and "faster at p50" in shown and "bootstrap over repeats" in shown

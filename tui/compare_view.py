@@ -51,6 +51,23 @@ def different_models_line(models: list[str]) -> str:
     return f"sessions are of different models ({', '.join(models)})"
 
 
+def sides_of_marked(sessions: list[dict[str, Any]]) -> list[list[str]]:
+    """Marked sessions as compare sides, the earliest started first.
+
+    When they span several configurations, each configuration's sessions are one side (repeats: the
+    interval then resamples whole sessions, run-to-run variation included); when they share one,
+    each session is a side of its own (which run of the same configuration was faster)."""
+    from profiler.columns import FINGERPRINT_FIELDS
+
+    ordered = sorted(sessions, key=lambda s: (s["started"], s["id"]))
+    groups: dict[tuple, list[str]] = {}
+    for session in ordered:
+        groups.setdefault(tuple(str(session.get(f)) for f in FINGERPRINT_FIELDS), []).append(session["id"])
+    if len(groups) > 1:
+        return list(groups.values())
+    return [[session["id"]] for session in ordered]
+
+
 def load_comparison(store, groups: list[list[str]], *, allow_models: bool = False,
                     confidence: float = DEFAULT_CONFIDENCE, resamples: int = DEFAULT_RESAMPLES) -> LoadedComparison:
     """Each group (one session, or repeats of one configuration) against the first; InputError for

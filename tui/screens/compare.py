@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 
 from profiler.errors import ProfilerError
 from tui.compare_view import (LoadedComparison, comparison_table, different_models_line, load_comparison, models_of,
-                              notes)
+                              notes, side_label, sides_of_marked)
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.compare_chart import CompareChart, Series
 
@@ -30,24 +30,26 @@ HOW_TO_MARK = "mark two or more sessions with space in the sessions table, then 
 
 
 def open_compare(screen, table) -> None:
-    """`c` on the main screen: compare the marked sessions, the earliest started as the baseline.
+    """`c` on the main screen: compare the marked sessions, the earliest started as the baseline
+    (sessions of one configuration are one side when several configurations are marked).
 
     Fewer than two marked: a notification says how. Different models: asked first (as `--any`
     is asked for on the command line), since their latencies measure different things."""
-    marked = sorted((sid for sid in table.marked if sid in table.sessions), key=lambda sid: table.sessions[sid]["started"])
+    marked = [table.sessions[sid] for sid in table.marked if sid in table.sessions]
     if len(marked) < 2:
         screen.notify(HOW_TO_MARK, title="compare", severity="warning")
         return
-    models = models_of([table.sessions[sid] for sid in marked])
+    groups = sides_of_marked(marked)
+    models = models_of(marked)
     if len(models) == 1:
-        screen.app.push_screen(CompareScreen(marked))
+        screen.app.push_screen(CompareScreen(groups))
         return
     question = (f"The marked {different_models_line(models)}: their latencies measure different things. "
                 "Compare them anyway?")
 
     def answered(yes: bool) -> None:
         if yes:
-            screen.app.push_screen(CompareScreen(marked, allow_models=True))
+            screen.app.push_screen(CompareScreen(groups, allow_models=True))
         else:
             screen.notify(f"not compared: {different_models_line(models)}", title="compare", severity="warning")
 
@@ -65,18 +67,19 @@ class CompareScreen(Screen[None]):
     """
     BINDINGS = [Binding("escape", "close", "Close", priority=True, id="compare.close")]
 
-    def __init__(self, session_ids: list[str], *, allow_models: bool = False) -> None:
+    def __init__(self, groups: list[list[str]], *, allow_models: bool = False) -> None:
         super().__init__()
-        self.session_ids = list(session_ids)
-        """The sessions compared, the baseline first."""
+        self.groups = [list(group) for group in groups]
+        """The sides compared, the baseline first: one session each, or a configuration's repeats."""
         self.allow_models = allow_models
         """The user confirmed comparing sessions of different models (the CLI's --any)."""
         self.loaded: LoadedComparison | None = None
         """The comparison on screen (tests read its figures); None while it is computed."""
 
     def compose(self) -> ComposeResult:
-        count = len(self.session_ids)
-        yield Static(Text(f"compare {count} sessions · baseline {self.session_ids[0][:8]} · escape closes"),
+        count = sum(len(group) for group in self.groups)
+        sides = "" if count == len(self.groups) else f" as {len(self.groups)} configurations"
+        yield Static(Text(f"compare {count} sessions{sides} · baseline {side_label(self.groups[0])} · escape closes"),
                      id="compare-title")
         with VerticalScroll(id="compare-body"):
             yield Static(Text(f"comparing {count} sessions…"), id="compare-verdict")
@@ -92,8 +95,7 @@ class CompareScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="compare")
     def _load(self) -> None:
         try:
-            loaded = load_comparison(self.app.store, [[sid] for sid in self.session_ids],
-                                     allow_models=self.allow_models)
+            loaded = load_comparison(self.app.store, self.groups, allow_models=self.allow_models)
         except ProfilerError as exc:
             self.app.call_from_thread(self._show_error, str(exc))
             return
