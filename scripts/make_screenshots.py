@@ -3,7 +3,8 @@
     python scripts/make_screenshots.py [--out screenshots]
 
 Uses a throwaway store, runs a few prompts in a headless app at 120x36, and saves: the main
-screen mid-run, the sessions table, the prediction panel, the help screen, and a run of
+screen mid-run, the sessions table, the prediction panel, the help screen, the longest session in
+detail (chart, histogram, then its spike list), and a run of
 `tokenlat-tui collect` in another process followed live (attached) by the app.
 """
 
@@ -76,6 +77,19 @@ async def main(out: Path) -> None:
         await pilot.press("f1")
         await pilot.pause()
         app.save_screenshot("help-screen.svg", path=str(out))
+        await pilot.press("escape")
+
+        # the longest session in detail (enter/v): whole-run chart and histogram, then its spike list
+        table = screen.query_one(SessionsTable)
+        longest = max(app.store.list_sessions(), key=lambda s: s["tokens"] or 0)
+        table.focus()
+        table.highlight(longest["id"])
+        await pilot.press("v")
+        await pilot.pause()
+        app.save_screenshot("session-detail.svg", path=str(out))
+        app.screen.query_one("#detail-spikes").scroll_visible(top=True, animate=False)
+        await pilot.pause()
+        app.save_screenshot("spike-list.svg", path=str(out))
         await pilot.press("escape")
 
         # compare: the two oldest sessions marked with space, then c (the earliest is the baseline)
