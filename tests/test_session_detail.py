@@ -266,3 +266,15 @@ async def test_a_session_with_only_its_first_token_opens_without_charts(tmp_path
         assert "no decode tokens" in drawn(screen.query_one(RunChart))
         assert "no decode tokens" in drawn(screen.query_one(LatencyHistogram))
         assert "no decode tokens" in drawn(screen.query_one(SpikeList))
+
+
+async def test_live_panel_names_a_remote_sessions_timing(tmp_path):
+    app = build_app(tmp_path, timing="arrival")
+    async with app.run_test(size=(120, 36)) as pilot:
+        while app.main.controller.info is None:
+            await pilot.pause(0.01)
+        await settle_workers(pilot)
+        # GIVEN an arrival-timed session highlighted in the table THEN the live panel's title says so
+        app.main.query_one(SessionsTable).highlight(SPIKY_ID)
+        await pilot.pause()
+        assert str(app.main.query_one("#latency-title").content).endswith(f"· {timing_label({'timing': 'arrival'})}")
