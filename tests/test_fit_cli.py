@@ -134,7 +134,7 @@ def test_a_saved_model_refuses_another_configuration(repeats_dir: Path, tmp_path
     assert "scored on every token" in table.stdout and "error on every token, ms" in table.stdout
     assert "held-out" not in table.stdout
     # and its terms come in natural units, as the app shows them
-    assert "per context token" in table.stdout and "in ms and ms per token" in table.stdout
+    assert "per context token" in table.stdout and "fitted terms, in ms (slopes: ms per token)" in table.stdout
 
 
 @pytest.mark.parametrize("args, message", [

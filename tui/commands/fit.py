@@ -210,13 +210,19 @@ def _print_table(report: dict, note: str | None) -> None:
     if not floor:
         console.print(Text("no noise floor: no prompt was run more than once on this configuration "
                            "(collect with --repeat 3)", style="dim"))
-    terms = Table(title="fitted terms", title_justify="left")
-    for header in ("predictor", "intercept", "coefficients", "in ms and ms per token"):
-        terms.add_column(header, justify="right" if header == "intercept" else "left")
+    terms = Table(title="fitted terms, in ms (slopes: ms per token)", title_justify="left")
+    for header in ("predictor", "term", "value", "unit"):
+        terms.add_column(header, justify="right" if header == "value" else "left")
     for name, figures in report["predictors"].items():
-        terms.add_row(name, _number(figures["intercept"], 4), _terms(figures["coefficients"]),
-                      _natural_terms(figures))
+        rows = _natural_terms(figures) or [("no terms: medians per context bucket", "", "")]
+        for index, (term, value, unit) in enumerate(rows):
+            terms.add_row(name if index == 0 else "", term, value, unit, end_section=index == len(rows) - 1)
     console.print(terms)
+    for name, figures in report["predictors"].items():
+        if figures["coefficients"] and name == "ridge":
+            # the seed study publishes its Ridge in standardised units: kept for comparing with its table
+            console.print(Text(f"{name} as the study reports it (standardised): intercept "
+                               f"{_number(figures['intercept'], 4)}, {_terms(figures['coefficients'])}", style="dim"))
     if report.get("saved"):
         console.print(f"saved the {next(iter(report['predictors']))} model to {report['saved']}")
 
@@ -246,17 +252,17 @@ def _metric_cells(overall: dict, by_phase: dict, digits: int) -> list[str]:
             _number(decode and decode["mae"], 2)]
 
 
-def _terms(values: dict, signed: bool = True) -> str:
-    return "\n".join(f"{name} {_number(value, 4, signed=signed)}" for name, value in values.items()) or "-"
+def _terms(values: dict) -> str:
+    return ", ".join(f"{name} {_number(value, 4, signed=True)}" for name, value in values.items()) or "-"
 
 
-def _natural_terms(figures: dict) -> str:
-    """The terms as the app shows them (ms, ms per token), plus a roofline fit's bandwidth fraction."""
-    lines = [f"{t['name']} {_number(t['value'], 4)} {t['unit']}" for t in figures.get("terms") or []]
+def _natural_terms(figures: dict) -> list[tuple[str, str, str]]:
+    """(term, value, unit) rows as the app shows them, plus a roofline fit's bandwidth fraction."""
+    rows = [(t["name"], _number(t["value"], 4), t["unit"]) for t in figures.get("terms") or []]
     fraction = (figures.get("derived") or {}).get("achieved_bandwidth_fraction")
     if fraction is not None:
-        lines.append(f"achieved bandwidth {fraction:.1%}")
-    return "\n".join(lines) or "-"
+        rows.append(("achieved bandwidth", f"{fraction:.1%}", "of the roofline"))
+    return rows
 
 
 def _number(value, digits: int, signed: bool = False) -> str:
