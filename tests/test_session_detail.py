@@ -126,14 +126,26 @@ def test_max_per_column_keeps_a_single_spike_among_5000_tokens():
 
 
 def test_run_progress_text_counts_generations_and_tokens():
-    progress = RunProgress(warmups=1, repeats=3, max_new_tokens=100, started=0.0)
-    assert progress.text(0, now=0.5) == "starting run… · elapsed 0.5 s · ETA —"
-    progress.session_started(warmup=True, previous_tokens=0)
-    assert progress.text(50, now=1.0).startswith("warm-up 1/1 · tokens 50/100 · elapsed 1.0 s")
-    progress.session_started(warmup=False, previous_tokens=100)
-    progress.session_started(warmup=False, previous_tokens=100)
-    # 250 tokens in 5 s: 50 tokens/s; 400 - 250 = 150 left: 3 s
-    assert progress.text(50, now=5.0) == "repeat 2/3 · tokens 50/100 · elapsed 5.0 s · ETA 3.0 s"
+    progress = RunProgress(warmups=1, measured=3, max_new_tokens=100, started=0.0)
+    assert progress.text([], 0, now=0.5) == "starting run… · elapsed 0.5 s · ETA —"
+    progress.session_started(warmup=True)
+    assert progress.text([(50, False)], 50, now=1.0).startswith("warm-up 1/1 · tokens 50/100 · elapsed 1.0 s")
+    progress.session_started(warmup=False)
+    progress.session_started(warmup=False)
+    # 250 tokens in 5 s: 50 tokens/s; left: 50 of the running repeat + 100 of the one not started: 3 s
+    assert progress.text([(100, True), (100, True), (50, False)], 50, now=5.0) == \
+        "repeat 2/3 · tokens 50/100 · elapsed 5.0 s · ETA 3.0 s"
+    # a generation that ended early at EOS is complete: nothing of it is left to wait for
+    assert progress.eta_s([(100, True), (20, True), (50, False)], now=5.0) == pytest.approx(150 * 5.0 / 170)
+
+
+def test_run_progress_of_concurrent_server_streams():
+    # two streams at once: both count towards the rate and what is left
+    progress = RunProgress(warmups=0, measured=2, max_new_tokens=40, started=0.0, unit="request")
+    progress.session_started(warmup=False)
+    progress.session_started(warmup=False)
+    assert progress.text([(10, False), (30, False)], 10, now=2.0) == \
+        "request 2/2 · tokens 10/40 · elapsed 2.0 s · ETA 2.0 s"
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -162,7 +162,10 @@ class RunController:
     def run(self, prompt: str, settings) -> None:
         self.run_active = True
         self.live = None  # the last run's session must not be drawn as this one's
-        self.progress = RunProgress(settings.warmup, settings.repeat, settings.max_new_tokens, time.monotonic())
+        # a server run makes at least one request per stream (profiler/remote/runner.py plans them)
+        streams = 1 if self.remote is None else (self.remote.concurrency or 1)
+        self.progress = RunProgress(settings.warmup, max(settings.repeat, streams), settings.max_new_tokens,
+                                    time.monotonic(), unit="repeat" if self.remote is None else "request")
         self.streams = {}
         if self.remote is None:
             self.engine.run(prompt, settings)
@@ -170,6 +173,14 @@ class RunController:
         if not self._engine_alive():
             self.start_engine()
         self.engine.run_remote(prompt, settings, self.remote)
+
+    def progress_text(self) -> str | None:
+        """The live panel's progress line for our run (None when none is going): every stream counts
+        towards the ETA; tokens n/N are the shown session's."""
+        if not self.run_active or self.progress is None:
+            return None
+        streams = [(len(stream.records), stream.ended) for stream in list(self.streams.values())]
+        return self.progress.text(streams, len(self.live.records) if self.live is not None else 0)
 
     def live_title(self) -> str:
         """The live panel's title: the session, and for a server's concurrent streams how many are in
@@ -260,7 +271,7 @@ class RunController:
                 post(PromptCounted())
         elif kind == "session_started":
             if self.progress is not None:
-                self.progress.session_started(event["warmup"], len(self.live.records) if self.live else 0)
+                self.progress.session_started(event["warmup"])
             live = LiveSession(event["session_id"], event["input_tokens"], event.get("max_new_tokens"),
                                timing=event.get("timing", "device"), concurrency=event.get("concurrency", 1))
             self.streams[live.session_id] = live

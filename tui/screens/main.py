@@ -149,7 +149,7 @@ class MainScreen(SessionActions, Screen):
         self.controller.unfollow()
         self.controller.run(editor.prompt, settings)
         # at once, not when the engine's first session starts (that can take a second)
-        self.query_one(LatencyPanel).show_starting(self.controller.progress.text(0))
+        self.query_one(LatencyPanel).show_starting(self.controller.progress_text())
 
     def action_sweeps(self) -> None:
         """w: the sweeps in the store, their cells and charts (read-only; sweeps run from the CLI)."""
@@ -215,10 +215,9 @@ class MainScreen(SessionActions, Screen):
     def _redraw_live(self, force: bool = False) -> None:
         controller = self.controller
         live = self.live
-        progress = None
-        if self.running and controller.progress is not None:
+        progress = controller.progress_text()
+        if progress is not None:
             # elapsed and ETA move every tick, tokens or not, also before the first session exists
-            progress = controller.progress.text(len(live.records) if live is not None else 0)
             self.query_one(LatencyPanel).show_progress(progress)
             if live is None:
                 return
