@@ -58,14 +58,26 @@ def write_plots(rows: Sequence[dict[str, Any]], directory: Path, *, title: str, 
     return written
 
 
+def _batch_axis(ax, lines, axis: str) -> None:
+    """Log-2 axis labelled with the batch sizes measured (1, 8, 32, 128), not powers of two."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    batches = sorted({c["batch"] for cells in lines.values() for c in cells})
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if batches:
+        ax.set_xticks(batches, [str(b) for b in batches])
+    ax.set_xlabel(axis)
+
+
 def _latency(ax, lines, axis: str) -> None:
     for line, cells in lines.items():
         batches = [c["batch"] for c in cells]
         (drawn,) = ax.plot(batches, [c["p50_ms"] for c in cells], marker="o", label=f"{line} p50")
         if all(c.get("p99_ms") for c in cells):
             ax.plot(batches, [c["p99_ms"] for c in cells], linestyle=":", color=drawn.get_color(), alpha=0.8)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(axis)
+    _batch_axis(ax, lines, axis)
     ax.set_ylabel("per-token latency, ms (p50 solid, p99 dotted)")
 
 
@@ -76,9 +88,8 @@ def _throughput(ax, lines, axis: str) -> None:
         first = cells[0]
         ideal = [first["tokens_per_s"] * b / first["batch"] for b in batches]
         ax.plot(batches, ideal, linestyle="--", color=drawn.get_color(), alpha=0.4)
-    ax.set_xscale("log", base=2)
+    _batch_axis(ax, lines, axis)
     ax.set_yscale("log")
-    ax.set_xlabel(axis)
     ax.set_ylabel("aggregate tokens/s (dashed: linear scaling)")
 
 

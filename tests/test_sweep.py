@@ -202,3 +202,19 @@ def test_the_static_compile_preset_is_valid_backend_options_at_any_batch():
     for batch in (1, 8):
         options = cell_options(BackendOptions(), "auto", PRESETS["static-compile"], batch)
         assert (options.cache, options.compile, options.batch) == ("static", True, batch)
+
+
+def test_plots_are_written_once_and_never_replace_a_file(tmp_path):
+    from model.sweep_plots import plot_files, write_plots
+
+    rows = [{"line": "fp32 · 16 tokens", "batch": b, "p50_ms": 10.0 + b, "p99_ms": 12.0 + b,
+             "tokens_per_s": b * 1000 / (10.0 + b)} for b in (1, 8, 32)]
+    written = write_plots(rows, tmp_path, title="t")
+    assert sorted(written) == sorted(plot_files(tmp_path)) and len(written) == 6
+    assert all(p.stat().st_size > 1000 for p in written)
+    (tmp_path / "frontier.svg").write_text("mine")
+    with pytest.raises(FileExistsError):
+        write_plots(rows, tmp_path, title="t")
+    assert (tmp_path / "frontier.svg").read_text() == "mine"
+    write_plots(rows, tmp_path, title="t", force=True)
+    assert (tmp_path / "frontier.svg").read_text() != "mine"
