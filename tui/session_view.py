@@ -95,8 +95,14 @@ class FittedColumn:
     """The column shows its one-character form (`column.marker`)."""
 
 
+def widest_cells(sessions: list[dict[str, Any]]) -> dict[str, int]:
+    """Each column's widest cell (0: every cell empty). Measured once per listing: a store can hold
+    10k sessions, and the app re-fits on every resize."""
+    return {c.key: max((cell_len(cell_text(c, s)) for s in sessions), default=0) for c in SESSION_COLUMNS}
+
+
 def fit_columns(sessions: list[dict[str, Any]], available: int, gap: int, *, wide: bool = False,
-                title_extra: dict[str, int] | None = None) -> list[FittedColumn]:
+                title_extra: dict[str, int] | None = None, widest: dict[str, int] | None = None) -> list[FittedColumn]:
     """Which columns, how wide, to fill `available` cells without a horizontal scroll.
 
     `sessions` have `display_fields` applied; `gap` is what each column costs beside its text
@@ -106,13 +112,12 @@ def fit_columns(sessions: list[dict[str, Any]], available: int, gap: int, *, wid
     still fits; then extras join where room is left; what is still left widens the text columns. `wide`: every column, each at its full width (the caller lets the line run past the screen).
     """
     title_extra = title_extra or {}
+    widest = widest or widest_cells(sessions)
 
     def natural(column: SessionColumn) -> int:
-        widest = max((cell_len(cell_text(column, s)) for s in sessions), default=0)
-        return max(widest, len(column.title) + title_extra.get(column.key, 0))
+        return max(widest[column.key], len(column.title) + title_extra.get(column.key, 0))
 
-    present = [c for c in SESSION_COLUMNS
-               if not c.optional or any(cell_text(c, s) for s in sessions)]
+    present = [c for c in SESSION_COLUMNS if not c.optional or widest[c.key] > 0]
     if wide:
         return [FittedColumn(c, natural(c)) for c in present]
 

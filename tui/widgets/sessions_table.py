@@ -16,7 +16,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.widgets import DataTable
 
-from tui.session_view import display_fields, fit_columns, fitted_cell, legend
+from tui.session_view import display_fields, fit_columns, fitted_cell, legend, widest_cells
 
 MARK = "mark"
 """The first column: ✔ on marked sessions (not a sort key)."""
@@ -67,6 +67,7 @@ class SessionsTable(DataTable):
         self.shown_keys: list[str] = []
         """The columns on screen now, in order (after the mark column)."""
         self._rows: list[dict[str, Any]] = []
+        self._widest: dict[str, int] = {}
         self._drawn_for: tuple | None = None
         self._rebuilding = False
 
@@ -76,6 +77,7 @@ class SessionsTable(DataTable):
         self.sessions = {s["id"]: s for s in sessions}
         self.marked &= set(self.sessions)
         self._rows = [display_fields(s) for s in sessions]
+        self._widest = widest_cells(self._rows)
         self._rebuild()
         self.post_message(self.Highlighted(self.highlighted_id))
 
@@ -103,7 +105,8 @@ class SessionsTable(DataTable):
         """Fit the columns to the width, then draw every row in sort order (the cursor stays put)."""
         current = self.highlighted_id
         self._drawn_for = self._layout_inputs()
-        fitted = fit_columns(self._rows, self._drawn_for[0], CELL_GAP, title_extra={self.sort_key: 2})
+        fitted = fit_columns(self._rows, self._drawn_for[0], CELL_GAP, title_extra={self.sort_key: 2},
+                             widest=self._widest)
         self.shown_keys = [f.column.key for f in fitted]
         self._rebuilding = True
         try:
