@@ -40,7 +40,7 @@ def open_compare(screen, table) -> None:
         screen.notify(HOW_TO_MARK, title="compare", severity="warning")
         return
     groups = sides_of_marked(marked)
-    models = models_of(marked)
+    models = models_of([table.sessions[sid] for group in groups for sid in group])  # the baseline's first
     if len(models) == 1:
         screen.app.push_screen(CompareScreen(groups))
         return
