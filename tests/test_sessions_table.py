@@ -225,6 +225,16 @@ async def test_model_bar_fields_are_apart_and_settings_errors_name_no_flag(store
         await pilot.press("ctrl+r")
         await pilot.pause()
         assert any(n.message.startswith("warm-up runs can't be negative") for n in app._notifications)
+        # WHEN the engine refuses the run (more tokens than the context holds), THEN the same wording
+        app.main.query_one("#warmup", Input).value = "0"
+        app.main.query_one("#max-new-tokens", Input).value = "100000"
+        await pilot.press("ctrl+r")
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if any("exceeds the model's context" in n.message for n in app._notifications):
+                break
+        refusal = next(n.message for n in app._notifications if "exceeds the model's context" in n.message)
+        assert "+ max new tokens 100000 exceeds" in refusal and "--" not in refusal
         assert app.is_running
 
 

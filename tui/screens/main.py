@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
 from profiler.errors import ProfilerError
+from profiler.flag_checks import without_flags
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
 from tui.run_controller import RunController
@@ -200,7 +201,9 @@ class MainScreen(SessionActions, Screen):
         self.controller.run_ended()
         if message.error:
             title = "can't run" if message.refused else "run stopped"
-            self.notify(message.error, title=title, severity="error", timeout=10)
+            # a refusal is about the settings: name them as the settings panel does, not as CLI flags
+            error = without_flags(message.error) if message.refused else message.error
+            self.notify(error, title=title, severity="error", timeout=10)
         self.reload_sessions()
 
     @on(Worker.StateChanged)
