@@ -7,8 +7,9 @@ perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for b
 plus when the previous chunk's write returned. The reference is what the server stamped, never
 the nominal schedule (a Python server on a busy 2-core box slips its schedule by milliseconds).
 The real client (profiler.remote: aiohttp, the sink thread, the store) runs 1, 8, 32 and 128
-concurrent streams, once stamping at the event loop's select() (the client's way) and once at
-data_received (the way before), the levels and both ways interleaved over --rounds rounds.
+concurrent streams, stamping each read three ways -- the kernel's receive stamp (the client's
+way), the event loop's select() time, and data_received's time (the way before) -- the levels and
+the three ways interleaved over --rounds rounds.
 
   gap error: |client gap - server gap| between consecutive content chunks of a stream (ms; goal
              p50 <= 0.2, p99 <= 1 up to 32 streams)
@@ -17,6 +18,10 @@ data_received (the way before), the levels and both ways interleaved over --roun
   server write delay: stamp -> write returned, in the server (how late its bytes can leave after the stamp)
   server jitter: server gap - the schedule (how far the test server itself drifted; not the client's)
   cpu per token: the client process's user+system CPU time / tokens (sink thread and SQLite included)
+  one-way: client stamp - server stamp of each chunk (one clock): how late the stamp is, wire
+             and the server's own kernel send queue included; `early` counts stamps BEFORE the server
+             sent (impossible: a stamp that claims bytes came before they did). Measured with the
+             client's stream reader alone (no store), the same server, interleaved with the rest.
   run-queue wait: ms per second of the level's wall time that the client's / the server's event-loop
              thread was runnable but not running (/proc/PID/schedstat): the machine's share of the tails, which
              no client code can remove (a process that isn't running can't stamp)
@@ -44,8 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 LEVELS = (1, 8, 32, 128)
 MULTI_EVERY, MULTI_TOKENS = 4, 3
-STAMPS = ("select", "data_received")
-"""Where the client stamps a read: when select() returned (the client's way), or in data_received."""
+STAMPS = ("kernel", "select", "data_received")
+"""What the client stamps a read with: the kernel's receive stamp (the client's way), when select()
+returned, or when data_received ran (profiler/remote/stamping.py)."""
 CLEAN_MS = 0.5
 """A chunk counts as cleanly sent when its write returned within this long of its stamp (ms)."""
 
@@ -120,6 +126,34 @@ def run_queue_wait_ns(pid: int, tid: int) -> int | None:
         return None
 
 
+def one_way(url: str, concurrency: int, chunks: int, stamp: str) -> list[float]:
+    """Client stamp - server stamp (ms) of every content chunk of `concurrency` streams."""
+    from profiler.remote import stamping
+    from profiler.remote.client import RemoteClient
+    from profiler.remote.options import RemoteOptions
+    from profiler.remote.requests import request_body
+
+    stamping.STAMP_AT = stamp
+    options = RemoteOptions(server=url)
+    body = request_body(options, "bench", max_new_tokens=chunks * MULTI_TOKENS, ignore_eos=False, temperature=0.0,
+                        top_p=1.0, seed=0)
+    late: list[float] = []
+
+    def on_chunk(chunk, _sent_ns, _facts) -> None:
+        sent = int(chunk.text.strip("<>").split(":")[0]) if chunk.content else 0
+        if sent:
+            late.append((chunk.arrival_ns - sent) / 1e6)
+
+    async def streams() -> None:
+        async with RemoteClient(options, None) as client:
+            await asyncio.gather(*[client.stream(body, time.perf_counter_ns(), lambda: 0, on_chunk)
+                                   for _ in range(concurrency)])
+
+    with asyncio.Runner(loop_factory=stamping.stamping_event_loop) as runner:
+        runner.run(streams())
+    return late
+
+
 def percentile(values: list[float], q: float) -> float:
     from profiler.records import percentile as pct
 
@@ -135,7 +169,7 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
     from profiler.store import SessionStore
     from profiler.store.chunks import run_sessions, session_chunks
 
-    stamping.STAMP_AT_SELECT = stamp == "select"
+    stamping.STAMP_AT = stamp
     store = SessionStore(data_dir)
     backend = load_remote_backend(RemoteOptions(server=url, concurrency=concurrency, num_requests=concurrency))
     settings = RunSettings(max_new_tokens=chunks * MULTI_TOKENS, warmup=0, system_metrics=False)
@@ -189,7 +223,7 @@ def main() -> None:
         return
     levels = [int(x) for x in args.levels.split(",")]
     process, url = start_server(args.chunks, args.interval_ms)
-    keys = ("errors", "clean", "jitter", "write_delay", "client_wait", "server_wait")
+    keys = ("errors", "clean", "jitter", "write_delay", "client_wait", "server_wait", "one_way")
     pooled = {(level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "tokens_ok": True,
                                "sources": set()} for level in levels for stamp in STAMPS}
     try:
@@ -197,8 +231,9 @@ def main() -> None:
             os.environ["TOKENLAT_DATA_DIR"] = data_dir
             for round_index in range(args.rounds):
                 for level in levels:  # interleaved: each level and stamp sees the same machine conditions in turn
-                    for stamp in STAMPS[::1 if round_index % 2 == 0 else -1]:
+                    for stamp in STAMPS[round_index % len(STAMPS):] + STAMPS[:round_index % len(STAMPS)]:
                         result = one_level(url, level, args.chunks, args.interval_ms, data_dir, stamp, process.pid)
+                        result["one_way"] = one_way(url, level, args.chunks, stamp)
                         entry = pooled[(level, stamp)]
                         for key in keys:
                             entry[key] += result[key]
@@ -222,6 +257,9 @@ def main() -> None:
              "server_jitter_p50_ms": round(percentile(entry["jitter"], 50), 4),
              "server_jitter_p99_ms": round(percentile(entry["jitter"], 99), 4),
              "cpu_us_per_token": round(entry["cpu_s"] / entry["tokens"] * 1e6, 1) if entry["tokens"] else None,
+             **{f"one_way_{k}": v for k, v in tails(entry["one_way"], "late").items()},
+             "one_way_min_ms": round(min(entry["one_way"]), 4) if entry["one_way"] else None,
+             "one_way_early": sum(1 for value in entry["one_way"] if value < 0),
              "client_run_queue_ms_per_s": _mean(entry["client_wait"]),
              "server_run_queue_ms_per_s": _mean(entry["server_wait"]),
              "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
@@ -231,6 +269,8 @@ def main() -> None:
               f"{f['gap_error_p95_ms']:.3f} / p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; clean gaps "
               f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; server "
               f"write delay p99 {f['server_write_delay_p99_ms']} ms; jitter p50 {f['server_jitter_p50_ms']:.3f} ms; "
+              f"one-way p50 {f['one_way_late_p50_ms']} p99 {f['one_way_late_p99_ms']} min {f['one_way_min_ms']} ms, "
+              f"early {f['one_way_early']}/{len(entry['one_way'])}; "
               f"run-queue wait client {f['client_run_queue_ms_per_s']} / server {f['server_run_queue_ms_per_s']} ms/s; "
               f"client CPU {f['cpu_us_per_token']} us/token; tokens right: {f['tokens_counted_right']}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None

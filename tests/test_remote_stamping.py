@@ -1,15 +1,18 @@
-"""A chunk waiting in its socket is stamped when the event loop's select() saw it, not after the
-callbacks queued before its read ran (at many streams: the other streams' parsing).
+"""A chunk is stamped when it reached the machine (the kernel's receive stamp): never before the
+server wrote it, and not when a busy event loop got round to it. The other ways of stamping (the
+loop's select time, data_received's time) land where the loop's order puts them.
 
 The loop is made busy on purpose: when the role-only opener arrives, a callback is queued that
-blocks for a while and queues a second one. The content chunk arrives during the first; the loop's
-next turn finds it readable, but runs the second blocker before reading it. The chunk's stamp must
-come before that second blocker started (order, not a time budget).
+blocks for a while and queues a second one. The content chunk is sent during the first; the loop's
+next turn finds it readable, but runs the second blocker before reading it. Each way of stamping
+lands in its own place in that order (order, not a time budget).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
+import threading
 import time
 
 import pytest
@@ -21,11 +24,13 @@ from profiler.remote.requests import request_body
 from remote_servers import ServerThread, chat_chunk, sse
 
 pytestmark = pytest.mark.slow
-BLOCK_S = 0.2
-"""Long against the server's 10 ms: the chunk must be in the socket before the first blocker ends."""
+BLOCK_S = 0.3
+"""Long: the chunk, sent once the first blocker started, must be in the socket before it ends."""
 
 
-def two_chunk_app():
+def two_chunk_app(gate: threading.Event, written: list[int] | None = None):
+    """The opener, then (once the client's loop is blocked: `gate`) one content chunk; `written`
+    gets perf_counter_ns() taken just before it is written (the server is in this process)."""
     from aiohttp import web
 
     async def chat(request):
@@ -33,7 +38,10 @@ def two_chunk_app():
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(sse(chat_chunk(role="assistant")))
-        await asyncio.sleep(0.01)  # arrives while the client's first blocker runs
+        while not gate.is_set():  # sent while the client's first blocker runs, never in one read with the opener
+            await asyncio.sleep(0.001)
+        if written is not None:
+            written.append(time.perf_counter_ns())
         await response.write(sse(chat_chunk("x", usage={"completion_tokens": 1})))
         await response.write(sse("[DONE]"))
         return response
@@ -43,9 +51,10 @@ def two_chunk_app():
     return app
 
 
-def stream_with_a_busy_loop(url: str) -> tuple[int, int]:
-    """(the content chunk's stamp, when the second blocker started), both perf_counter_ns."""
+def stream_with_a_busy_loop(url: str, gate: threading.Event) -> tuple[int, int, int]:
+    """(the content chunk's stamp, when the first blocker ended, when the second started): perf_counter_ns."""
     options = RemoteOptions(server=url)
+    first_ended: list[int] = []
     second_started: list[int] = []
 
     def second_blocker() -> None:
@@ -53,7 +62,9 @@ def stream_with_a_busy_loop(url: str) -> tuple[int, int]:
         time.sleep(BLOCK_S)
 
     def first_blocker(loop) -> None:
+        gate.set()
         time.sleep(BLOCK_S)
+        first_ended.append(time.perf_counter_ns())
         loop.call_soon(second_blocker)  # queued ahead of the read select() is about to report
 
     async def main():
@@ -74,14 +85,25 @@ def stream_with_a_busy_loop(url: str) -> tuple[int, int]:
 
     with asyncio.Runner(loop_factory=stamping.stamping_event_loop) as runner:
         stamp = runner.run(main())
-    return stamp, second_started[0]
+    return stamp, first_ended[0], second_started[0]
 
 
-def test_a_waiting_chunk_is_stamped_when_select_saw_it_not_after_queued_work(monkeypatch):
-    with ServerThread(two_chunk_app()) as server:
-        stamp, second_started = stream_with_a_busy_loop(server.url)
-        assert stamp <= second_started
-        # the way before (stamping inside data_received) charges the chunk with the queued work
-        monkeypatch.setattr(stamping, "STAMP_AT_SELECT", False)
-        stamp, second_started = stream_with_a_busy_loop(server.url)
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel receive stamps: Linux's SO_TIMESTAMPNS")
+def test_a_chunk_is_stamped_when_it_arrived_however_busy_the_loop(monkeypatch):
+    gate, written = threading.Event(), []
+    with ServerThread(two_chunk_app(gate, written)) as server:
+        stamp, first_ended, _second_started = stream_with_a_busy_loop(server.url, gate)
+        assert written[0] <= stamp < first_ended  # it came while the loop was blocked, and says so
+
+
+def test_the_other_stamps_land_after_the_loop_got_round_to_the_chunk(monkeypatch):
+    gate = threading.Event()
+    with ServerThread(two_chunk_app(gate)) as server:
+        monkeypatch.setattr(stamping, "STAMP_AT", "select")
+        stamp, first_ended, second_started = stream_with_a_busy_loop(server.url, gate)
+        assert first_ended <= stamp <= second_started
+        # stamping inside data_received (without kernel stamps) charges the chunk with the queued work
+        monkeypatch.setattr(stamping, "STAMP_AT", "data_received")
+        gate.clear()
+        stamp, _first_ended, second_started = stream_with_a_busy_loop(server.url, gate)
         assert stamp >= second_started + BLOCK_S * 1e9

@@ -7,13 +7,22 @@ streams served before it. So the connection's protocol stamps each `data_receive
 perf_counter_ns() and the body size reached, and the reader maps an event's first-byte offset
 back to that stamp.
 
-And the stamp is when the event loop's `select()` returned, not when `data_received` ran. In one
-loop turn asyncio first runs the callbacks already queued (the previous turn's streams resuming
-to parse their chunks: at 32 streams ~100 us each), and only then the reads `select()` just
-reported. Stamping inside `data_received` charged a chunk that was waiting in the socket with all
-that parsing; the turn's select time is when the loop knew the bytes were there (measured with
-benchmarks/remote_client.py, which compares both stamps). What remains is a socket that became
-readable while the loop was busy: it is seen at the next select, up to one turn late.
+What the stamp is (`STAMP_AT`; benchmarks/remote_client.py compares all three):
+- `kernel`: when the packet reached the machine. Linux stamps every received packet
+  (SO_TIMESTAMPNS) and hands the stamp over with the bytes when they are read with `recvmsg`, so
+  the connection's socket reads that way. Neither a busy event loop nor a client process waiting
+  for a CPU delays it. CLOCK_REALTIME, turned into perf_counter's clock with the offset read at
+  that moment. A read that takes several packets gets the last one's stamp: late for the events
+  in the earlier ones, never early. Linux (TCP, with or without TLS); elsewhere `data_received`.
+- `select`: when the event loop's `select()` returned. In one loop turn asyncio first runs the
+  callbacks already queued (the previous turn's streams resuming to parse their chunks: at 32
+  streams ~100 us each), and only then the reads `select()` just reported; the select time is
+  when the loop knew the first bytes were there. But the read takes everything in the socket by
+  then, so bytes that came during the turn are stamped before they arrived (measured: 1-7 % of
+  chunks at 8-128 streams on a loaded 2-core box, by up to 16 ms); and a socket that became
+  readable while the loop was busy is seen at the next select, up to one turn late.
+  Not used unless asked for: a stamp must never say bytes came before they did.
+- `data_received`: when the read's callback ran: charged with all that parsing, never early.
 """
 
 from __future__ import annotations
@@ -21,14 +30,73 @@ from __future__ import annotations
 import asyncio
 import functools
 import selectors
+import socket
+import struct
+import sys
 import time
 from typing import Any
 
 perf_counter_ns = time.perf_counter_ns
+time_ns = time.time_ns
 
-STAMP_AT_SELECT = True
-"""False: stamp when data_received runs (the old way). Only benchmarks/remote_client.py flips it,
-to measure both on the same machine in one run."""
+STAMP_AT = "kernel"
+"""kernel | select | data_received (see above). Only benchmarks/remote_client.py changes it, to
+measure the three on the same machine in one run."""
+SO_TIMESTAMPNS = 35
+"""Linux's value (socket doesn't export the name): SCM_TIMESTAMPNS ancillary data has it too."""
+_TIMESPEC = struct.Struct("@ll")
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
+
+
+class KernelStampedSocket:
+    """A connection's socket that reads with recvmsg, keeping the kernel's receive stamp of the bytes.
+
+    It stands in for the socket inside asyncio's transport (`transport._sock`), which calls
+    `recv()` to read; everything else goes to the socket itself."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.received_ns = 0
+        """CLOCK_REALTIME ns of the last packet the latest read consumed; 0 when the kernel gave none."""
+
+    def recv(self, size: int) -> bytes:
+        data, ancillary, _flags, _address = self._sock.recvmsg(size, _ANCILLARY_SPACE)
+        self._keep_stamp(ancillary)
+        return data
+
+    def recv_into(self, buffer, size: int = 0) -> int:
+        """What asyncio calls for a buffered protocol (TLS's)."""
+        view = memoryview(buffer)
+        count, ancillary, _flags, _address = self._sock.recvmsg_into([view[:size] if size else view],
+                                                                      _ANCILLARY_SPACE)
+        self._keep_stamp(ancillary)
+        return count
+
+    def _keep_stamp(self, ancillary: list) -> None:
+        self.received_ns = 0
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= _TIMESPEC.size:
+                seconds, nanoseconds = _TIMESPEC.unpack_from(payload)
+                self.received_ns = seconds * 1_000_000_000 + nanoseconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def kernel_stamps(transport: Any) -> KernelStampedSocket | None:
+    """Turn on the kernel's receive stamps for asyncio's TCP transport (under TLS: the one beneath); None
+    where it can't."""
+    transport = getattr(getattr(transport, "_ssl_protocol", None), "_transport", None) or transport
+    raw = getattr(transport, "_sock", None)  # asyncio's own attributes (selector transports, SSL protocol)
+    if STAMP_AT != "kernel" or not sys.platform.startswith("linux") or not isinstance(raw, socket.socket):
+        return None
+    try:
+        raw.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return None
+    wrapped = KernelStampedSocket(raw)
+    transport._sock = wrapped
+    return wrapped
 
 
 class ReadySelector(selectors.DefaultSelector):
@@ -48,11 +116,16 @@ def stamping_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(ReadySelector())
 
 
-def _select_time(loop: Any) -> int | None:
-    selector = getattr(loop, "_selector", None)  # asyncio's own attribute; any other loop: None
-    if STAMP_AT_SELECT and isinstance(selector, ReadySelector) and selector.ready_ns:
-        return selector.ready_ns
-    return None
+def read_stamp(loop: Any, kernel: KernelStampedSocket | None) -> int:
+    """perf_counter_ns of the read being handled: the kernel's stamp; without one, now (data_received's
+    time: late, never early), or with STAMP_AT = "select" the loop's select time."""
+    if kernel is not None and kernel.received_ns:
+        return kernel.received_ns - (time_ns() - perf_counter_ns())  # CLOCK_REALTIME -> perf_counter
+    if STAMP_AT == "select":
+        selector = getattr(loop, "_selector", None)  # asyncio's own attribute
+        if isinstance(selector, ReadySelector) and selector.ready_ns:
+            return selector.ready_ns
+    return perf_counter_ns()
 
 
 def stamping_connector(**kwargs: Any):
@@ -66,9 +139,14 @@ def stamping_connector(**kwargs: Any):
             self.stamped_payload = None
             self.stamps: list[tuple[int, int]] = []
             """(perf_counter_ns, body bytes received by then) for the current response."""
+            self.kernel: KernelStampedSocket | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self.kernel = kernel_stamps(transport)
 
         def data_received(self, data: bytes) -> None:
-            now = _select_time(self._loop) or perf_counter_ns()
+            now = read_stamp(self._loop, self.kernel)
             super().data_received(data)
             payload = self._payload
             if payload is None:
