@@ -6,6 +6,7 @@ What is asserted is what is on the terminal (the compositor's text), at 120x36 a
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from rich.console import Console
@@ -195,3 +196,29 @@ async def test_repeats_of_two_configurations_are_compared_as_two_sides_by_sessio
         shown = screen_text(app)
         assert "compare 6 sessions as 2 configurations · baseline aaaa0000+2" in shown
         assert "bbbb0000+2 is 10.0% ± " in shown and "faster at p50" in shown and "bootstrap over repeats" in shown
+
+
+async def test_four_sessions_at_80x24_are_never_cut(tmp_path):
+    # GIVEN four sessions: one table of all four would need ~130 columns
+    specs = [BASE, SLOWER, Spec("cccc0001-same", "the same prompt", seed=2, day=3, tokens=120),
+             Spec("dddd0001-fast", "the same prompt", seed=3, day=4, tokens=120, scale=0.8)]
+    _, app = build(tmp_path, specs)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await mark_all_and_compare(pilot, count=4)
+        # WHEN the screen is paged through from top to bottom
+        pages = [screen_text(app)]
+        body = app.screen.query_one("#compare-body")
+        while body.scroll_y < body.max_scroll_y:
+            await pilot.press("pagedown")
+            await pilot.pause(0.2)
+            pages.append(screen_text(app))
+        shown = "\n".join(pages)
+        # THEN each side is a table of its own against the baseline, every id and interval whole
+        assert "…" not in shown
+        for spec in specs[1:]:
+            assert f"{spec.session_id[:8]} is " in shown or f"{spec.session_id[:8]} and aaaa0001" in shown
+        for spec in specs[1:]:  # a header row of its own: baseline, this side, its change
+            assert re.search(rf"aaaa0001 +{spec.session_id[:8]} +change", shown), spec.session_id
+        assert len(app.screen.loaded.comparisons) == 3
+        assert body.max_scroll_x == 0

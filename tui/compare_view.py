@@ -89,14 +89,28 @@ def load_comparison(store, groups: list[list[str]], *, allow_models: bool = Fals
     return LoadedComparison(sides, comparisons, sessions, tokens)
 
 
-def comparison_table(loaded: LoadedComparison):
-    """Metrics down, sides across; each later side with its change against the baseline and interval."""
+def comparison_tables(loaded: LoadedComparison, width: int) -> list:
+    """One table of every side when it fits `width` columns without wrapping; else one table per
+    side against the baseline (each ~55 columns), so no id or interval is ever cut."""
+    from rich.console import Console
+
+    whole = comparison_table(loaded)
+    # measured on a console wider than any table: a narrower one clamps the measurement to its width
+    if len(loaded.comparisons) == 1 or Console(width=10_000).measure(whole).maximum <= width:
+        return [whole]
+    return [comparison_table(loaded, [c]) for c in loaded.comparisons]
+
+
+def comparison_table(loaded: LoadedComparison, comparisons: list | None = None):
+    """Metrics down, sides across; each later side (default: all) with its change against the
+    baseline and interval."""
     from rich import box
     from rich.table import Table
 
     from model.compare import METRIC_NAMES, METRICS, side_figures
 
-    sides, comparisons = loaded.sides, loaded.comparisons
+    comparisons = loaded.comparisons if comparisons is None else comparisons
+    sides = [loaded.sides[0]] + [c.other for c in comparisons]
     base = sides[0]
     confidence = comparisons[0].confidence
     table = Table(title=f"change vs {base.label} (baseline) [{confidence:.0%} interval, %]",

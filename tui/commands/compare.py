@@ -88,10 +88,11 @@ def _print_json(loaded) -> None:
 def _print_table(loaded) -> None:
     from rich.console import Console
 
-    from tui.compare_view import comparison_table, notes
+    from tui.compare_view import comparison_tables, notes
 
     console = Console()
-    console.print(comparison_table(loaded))
+    for table in comparison_tables(loaded, console.width):
+        console.print(table)
     for line in notes(loaded):
         console.print(line, highlight=False)
     for verdict in loaded.verdicts:

@@ -10,6 +10,7 @@ The bootstrap (2000 resamples) takes a moment on long sessions, so it runs in a 
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,8 +21,8 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from profiler.errors import ProfilerError
-from tui.compare_view import (LoadedComparison, comparison_table, different_models_line, load_comparison, models_of,
-                              notes, side_label, sides_of_marked)
+from tui.compare_view import (LoadedComparison, comparison_tables, different_models_line, load_comparison,
+                              models_of, notes, side_label, sides_of_marked)
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.compare_chart import CompareChart, Series
 
@@ -116,13 +117,22 @@ class CompareScreen(Screen[None]):
         self.loaded = loaded
         verdicts = Text("\n".join(loaded.verdicts), style="bold")
         self.query_one("#compare-verdict", Static).update(verdicts)
-        self.query_one("#compare-table", Static).update(comparison_table(loaded))
+        self._show_tables()
         self.query_one("#compare-notes", Static).update(Text("\n".join(notes(loaded))))
         series = []
         for side in loaded.sides:
             decode = [t for sid in side.session_ids for t in loaded.tokens[sid] if t["phase"] == "decode"]
             series.append(Series(side.label, [t["context_size"] for t in decode], [t["latency_ms"] for t in decode]))
         self.query_one(CompareChart).show(series)
+
+    def _show_tables(self) -> None:
+        # the body's width less its padding and scrollbar: one table when all sides fit, else one per side
+        width = max(40, self.query_one("#compare-body").size.width - 4)
+        self.query_one("#compare-table", Static).update(Group(*comparison_tables(self.loaded, width)))
+
+    def on_resize(self) -> None:
+        if self.loaded is not None:
+            self._show_tables()
 
     def action_close(self) -> None:
         self.dismiss(None)
