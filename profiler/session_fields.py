@@ -5,7 +5,8 @@ schema's migrations create it: tests/test_session_fields.py checks they agree), 
 default, its CSV column and how a CSV cell is read back, and whether it is part of the
 configuration fingerprint. From this table follow:
 
-- `SessionMeta` and `TokenRecord` (profiler/records.py),
+- `SessionMeta`, `TokenRecord` and `SessionSummary` (profiler/records.py), and which BackendInfo
+  attributes a collected session copies (`backend_fields`, profiler/collect.py),
 - the INSERT and SELECT column lists of the store (profiler/store/session_rows.py, token_rows.py,
   session_store.py, writer.py),
 - the CSV columns and their order (profiler/columns.py, csv_export.py) and the import mapping
@@ -14,7 +15,7 @@ configuration fingerprint. From this table follow:
 
 Adding a field: add a row here and a migration in profiler/store/schema.py (the schema's history
 is kept literal: a migration must never change once released). A new CSV column is appended to
-CSV_LAYOUT, so the positions of existing readers' columns hold.
+CSV_LAYOUT (through one of its groups), so the positions of existing readers' columns hold.
 
 No imports of torch, sqlite or the CSV reader here: records.py builds its dataclasses from this.
 """

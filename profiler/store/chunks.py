@@ -19,7 +19,7 @@ _REMOTE_COLUMNS = ("session_id", "run_id", "api", "endpoint", "url", "token_sour
 
 
 def write_in_transaction(conn: sqlite3.Connection, statements: Iterable[tuple[str, list[tuple]]]) -> None:
-    """Several statements' rows in one write transaction (the store's one transaction helper)."""
+    """Several statements' rows in one `write_transaction` (profiler/store/transaction.py)."""
     with write_transaction(conn):
         for sql, rows in statements:
             if rows:
