@@ -71,6 +71,15 @@ def _batch_axis(ax, lines, axis: str) -> None:
     ax.set_xlabel(axis)
 
 
+def _plain_numbers(axis) -> None:
+    """A log axis read as 20, 50, 100 rather than 2x10^1: figures a reader copies into a report."""
+    from matplotlib.ticker import FuncFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    # between decades only 2x and 5x are labelled: 6, 7, 8, 9 would crowd into the decade's label
+    axis.set_minor_formatter(FuncFormatter(lambda value, _pos: f"{value:g}" if f"{value:g}"[0] in "25" else ""))
+
+
 def _latency(ax, lines, axis: str) -> None:
     for line, cells in lines.items():
         batches = [c["batch"] for c in cells]
@@ -90,6 +99,7 @@ def _throughput(ax, lines, axis: str) -> None:
         ax.plot(batches, ideal, linestyle="--", color=drawn.get_color(), alpha=0.4)
     _batch_axis(ax, lines, axis)
     ax.set_yscale("log")
+    _plain_numbers(ax.yaxis)
     ax.set_ylabel("aggregate tokens/s (dashed: linear scaling)")
 
 
@@ -102,6 +112,7 @@ def _frontier(ax, lines, axis: str) -> None:
             ax.annotate(f"{axis[0]}{cell['batch']}", (xi, yi), textcoords="offset points", xytext=(4, 4),
                         fontsize=7)
     ax.set_xscale("log")
+    _plain_numbers(ax.xaxis)
     ax.set_xlabel("aggregate tokens/s")
     ax.set_ylabel("per-token latency p50, ms")
 
