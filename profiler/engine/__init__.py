@@ -12,4 +12,5 @@ GIL and rendering never share an interpreter with the timed loop, and, started i
 - `__main__.py`: `python -m profiler.engine`, the process.
 - `client.py`: the one client API (`EngineClient` for the process, `InProcessEngine` for tests).
 - `follow.py`: following a `running` session through the store (attach, `watch`).
+- `remote_run.py`: a server's run (`run_remote`: the same RemoteRun as `collect --server`), its events.
 """

@@ -41,8 +41,8 @@ class ConnectionScreen(ModalScreen[None]):
     ConnectionScreen { align: center middle; }
     ConnectionScreen > Vertical { width: 90%; max-width: 100; height: auto; border: thick $primary;
                                   background: $surface; padding: 0 2; }
-    ConnectionScreen Grid { grid-size: 2; grid-columns: 18 1fr; grid-rows: auto; height: auto; }
-    ConnectionScreen Grid Label { padding: 1 0 0 0; }
+    ConnectionScreen Grid { grid-size: 2; grid-columns: 18 1fr; grid-rows: 1; grid-gutter: 1 0; height: auto;
+                            margin-top: 1; }
     ConnectionScreen #connection-status { margin-top: 1; }
     ConnectionScreen #connection-keys { color: $text-muted; }
     """
@@ -60,17 +60,19 @@ class ConnectionScreen(ModalScreen[None]):
             with Grid():
                 for name, label, placeholder in TEXT_FIELDS[:1]:
                     yield Label(label)
-                    yield Input(getattr(settings, name), placeholder=placeholder, id=name)
+                    yield Input(getattr(settings, name), placeholder=placeholder, id=name, compact=True)
                 yield Label("API")
-                yield Select([(api, api) for api in APIS], value=settings.api, allow_blank=False, id="api")
+                yield Select([(api, api) for api in APIS], value=settings.api, allow_blank=False, id="api",
+                             compact=True)
                 yield Label("endpoint")
                 yield Select([(e, e) for e in ENDPOINT_CHOICES], value=settings.endpoint, allow_blank=False,
-                             id="endpoint")
+                             id="endpoint", compact=True)
                 for name, label, placeholder in TEXT_FIELDS[1:]:
                     yield Label(label)
-                    yield Input(getattr(settings, name), placeholder=placeholder, id=name)
+                    yield Input(getattr(settings, name), placeholder=placeholder, id=name, compact=True)
                 yield Label("TLS")
-                yield Checkbox("don't verify the certificate (insecure)", settings.insecure, id="insecure")
+                yield Checkbox("don't verify the certificate (insecure)", settings.insecure, id="insecure",
+                               compact=True)
             yield Static("", id="connection-status")
             yield Static("enter or ctrl+s applies · escape leaves it as it was · tab moves", id="connection-keys")
 
