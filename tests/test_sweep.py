@@ -218,3 +218,16 @@ def test_plots_are_written_once_and_never_replace_a_file(tmp_path):
     assert (tmp_path / "frontier.svg").read_text() == "mine"
     write_plots(rows, tmp_path, title="t", force=True)
     assert (tmp_path / "frontier.svg").read_text() != "mine"
+
+
+def test_sweep_list_names_each_sweep_and_its_cells(private_data_dir, capsys):
+    from profiler.store import SessionStore
+    from profiler.sweep.runner import create_sweep
+    from tui.cli import main
+
+    sweep_id = create_sweep(SessionStore(), spec(repeat=1))
+    assert main(["sweep", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert sweep_id in out and "batch 1,8,32 · tokens 16,64 · fp32,fp16" in out and "(12 pending)" in out
+    assert main(["sweep", "--list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["cells"] == {"pending": 12}

@@ -101,6 +101,14 @@ class SweepSpec:
         return cls(**data)
 
 
+def describe_grid(spec: dict[str, Any]) -> str:
+    """A stored spec in one line: 'batch 1,8 · tokens 16,32 · fp32,int8' (lists, the app's sweep list)."""
+    what = ",".join(spec.get("configs") or spec.get("precisions") or [])
+    axis = "batch" if spec.get("mode") == LOCAL else "concurrency"
+    return (f"{axis} {','.join(map(str, spec.get('batches', [])))} · tokens "
+            f"{','.join(map(str, spec.get('lengths', [])))} · {what}")
+
+
 def plan(spec: SweepSpec) -> list[PlannedCell]:
     """Every (cell, repeat) in run order: a seeded shuffle of the cells per repeat round."""
     rng = random.Random(spec.seed)
@@ -148,4 +156,5 @@ def parse_name_list(flag: str, text: str | None, known: list[str] | None = None)
     return names
 
 
-__all__ = ["Cell", "LOCAL", "PlannedCell", "REMOTE", "SweepSpec", "parse_int_list", "parse_name_list", "plan"]
+__all__ = ["Cell", "LOCAL", "PlannedCell", "REMOTE", "SweepSpec", "describe_grid", "parse_int_list", "parse_name_list",
+           "plan"]

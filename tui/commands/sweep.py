@@ -4,6 +4,7 @@
     tokenlat-tui sweep --configs baseline,sdpa,static-compile,int8,int4 --price-per-hour 2.5
     tokenlat-tui sweep --server URL --concurrency 1,8,32 --max-new-tokens 64
     tokenlat-tui sweep --resume SWEEP_ID        (runs the cells not done; a finished sweep is just reported)
+    tokenlat-tui sweep --list
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     prompts.add_argument("--prompt-count", type=int, metavar="N",
                          help="prompts each cell runs (default: the largest batch, at least 8)")
     output = sub.add_argument_group("output")
-    output.add_argument("--resume", metavar="SWEEP_ID", help="run the cells of this sweep that aren't done, then report")
+    output.add_argument("--list", action="store_true", help="list the sweeps in the store and exit")
+    output.add_argument("--resume", metavar="SWEEP_ID",
+                        help="run the cells of this sweep that aren't done, then report")
     output.add_argument("--plot", metavar="DIR", help="write latency/throughput/frontier plots (PNG and SVG) here")
     output.add_argument("--out", metavar="DIR", help="write the per-cell tables (CSV and JSON) here")
     output.add_argument("--force", action="store_true", help="replace files already in --plot/--out")

@@ -135,8 +135,8 @@ def _print_comparisons(console, comparisons) -> None:
 
     table = Table(title="configurations vs baseline (greedy outputs compared on the same prompts)",
                   title_justify="left")
-    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "compile s", "speed-up (95% CI)",
-                  "verdict", "exact", "1st div", "ROUGE-L", "$/1M tok"):
+    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "compile s",
+                  "speed-up (95% CI)", "verdict", "exact", "1st div", "ROUGE-L", "$/1M tok"):
         table.add_column(title, justify="left" if title in ("config", "verdict") else "right")
     for c in comparisons:
         speedup = "–" if c.speedup is None else f"x{c.speedup:.2f}"
@@ -153,3 +153,24 @@ def _print_comparisons(console, comparisons) -> None:
 
 def _f(value, fmt: str = ".2f") -> str:
     return "–" if value is None else format(value, fmt)
+
+
+def print_sweep_list(store, *, as_json: bool) -> None:
+    """The sweeps in the store, newest first: id, start, status, grid, cells per status."""
+    from profiler.store.sweeps import SweepStore
+    from tui.commands.common import print_json
+    from profiler.sweep.grid import describe_grid
+
+    sweeps = SweepStore(store.path)
+    try:
+        rows = sweeps.list()
+    finally:
+        sweeps.close()
+    if as_json:
+        print_json([{"id": r["id"], "started": r["started"], "ended": r["ended"], "status": r["status"],
+                     "grid": describe_grid(r["spec"]), "cells": r["cells"]} for r in rows])
+        return
+    for r in rows:
+        cells = ", ".join(f"{count} {status}" for status, count in sorted(r["cells"].items()))
+        started = r["started"][:19].replace("T", " ")
+        print(f"{r['id']}  {started}  {r['status']:<11}  {describe_grid(r['spec'])}  ({cells})")

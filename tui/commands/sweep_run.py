@@ -24,6 +24,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     from tui.commands.common import open_store
     from tui.commands.sweep_report import check_outputs, report
 
+    if args.list:
+        from tui.commands.sweep_report import print_sweep_list
+
+        print_sweep_list(open_store(args), as_json=args.json)
+        return 0
     if args.price_per_hour is not None and not check_finite("--price-per-hour", args.price_per_hour) >= 0:
         raise InputError(f"--price-per-hour must be 0 or more, not {args.price_per_hour}")
     if args.resume:
@@ -194,6 +199,7 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
 
 def _cell_tokens(cell, spec, *, local: bool) -> int:
     """Tokens a cell decodes (warm-up included), the progress bar's unit."""
-    batches = math.ceil(len(spec.prompts) / cell.batch) if local else 1
-    width = cell.batch if local else max(cell.batch, len(spec.prompts))
-    return (spec.warmup + batches) * width * cell.max_new_tokens if local else (spec.warmup + width) * cell.max_new_tokens
+    if not local:  # requests: one per prompt, at least the concurrency; warm-ups one at a time
+        return (spec.warmup + max(cell.batch, len(spec.prompts))) * cell.max_new_tokens
+    batches = math.ceil(len(spec.prompts) / cell.batch)
+    return (spec.warmup + batches) * cell.batch * cell.max_new_tokens

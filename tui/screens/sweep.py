@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from profiler.errors import ProfilerError
+from profiler.sweep.grid import describe_grid
 from tui.widgets.compare_chart import STYLES
 
 CELL_COLUMNS = ("line", "batch", "status", "p50", "p95", "p99", "TTFT", "tok/s", "peak MB", "of floor", "bound")
@@ -27,14 +28,6 @@ CELL_COLUMNS = ("line", "batch", "status", "p50", "p95", "p99", "TTFT", "tok/s",
 
 def _f(value, fmt: str = ".2f") -> str:
     return "–" if value is None else format(value, fmt)
-
-
-def sweep_label(sweep: dict) -> str:
-    spec = sweep["spec"]
-    what = ",".join(spec.get("configs") or spec.get("precisions") or [])
-    axis = "batch" if spec.get("mode") == "local" else "concurrency"
-    return (f"{axis} {','.join(map(str, spec.get('batches', [])))} · tokens "
-            f"{','.join(map(str, spec.get('lengths', [])))} · {what}")
 
 
 class SweepScreen(ModalScreen[None]):
@@ -100,7 +93,7 @@ class SweepScreen(ModalScreen[None]):
         for row in rows:
             total = sum(row["cells"].values())
             listing.add_row(row["id"][:8], row["started"][:19].replace("T", " "), row["status"],
-                            Text(sweep_label(row)), f"{row['cells'].get('done', 0)}/{total}", key=row["id"])
+                            Text(describe_grid(row["spec"])), f"{row['cells'].get('done', 0)}/{total}", key=row["id"])
         if not rows:
             self.query_one("#sweep-words", Static).update("no sweeps in the store yet: run `tokenlat-tui sweep`")
             return
