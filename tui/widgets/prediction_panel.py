@@ -139,10 +139,14 @@ class PredictionPanel(Vertical):
         plt.clear_data()
         plt.title("ms per token vs context")
         plt.scatter(report.measured_contexts, report.measured_ms, marker="dot", label="measured")
+        # a latency is never negative: the part of a line extrapolated below 0 (the seed Ridge's
+        # habit on noisy data) is left out instead of squashing the measured points into one row.
+        # A line with no point left is not drawn at all: plotext 5.3 raises while drawing the
+        # legend of a signal that has no visible point, which would take the app down.
         for fit in report.fits:
-            plt.plot(report.curve_contexts, fit.curve, label=fit.name)
-        # a latency is never negative: a line extrapolated below 0 (the seed Ridge's habit on noisy
-        # data) leaves the plot instead of squashing the measured points into one row
+            shown = [(x, y) for x, y in zip(report.curve_contexts, fit.curve) if y >= 0]
+            if shown:
+                plt.plot([x for x, _ in shown], [y for _, y in shown], label=fit.name)
         top = max([*report.measured_ms, *(v for fit in report.fits for v in fit.curve)] or [1.0])
         plt.ylim(0, top * 1.05)
         plot.refresh()
