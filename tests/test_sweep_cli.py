@@ -203,3 +203,36 @@ def test_a_concurrency_sweep_against_a_server(tmp_path, private_data_dir):
                              (report["sweep_id"],))
     assert tagged == [(8,)]
     assert (tmp_path / "p" / "throughput_vs_batch.svg").exists()
+
+
+def test_a_killed_sweep_resumes_after_its_running_cell_is_marked_interrupted(tmp_path, private_data_dir):
+    db = store_file(private_data_dir)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "sweep", "--batch", "2", "--max-new-tokens", "30", "--precision", "fp32",
+         "--warmup", "0", "--prompt-count", "2"],
+        cwd=REPO_ROOT, env=cli_env(private_data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def tokens_stored() -> bool:
+            try:
+                return db.exists() and read_only_query(db, "SELECT COUNT(*) FROM tokens")[0][0] >= 4
+            except Exception:
+                return False  # the store is still being created
+
+        wait_for(tokens_stored, 300, "the cell's tokens")
+        process.kill()  # SIGKILL: no handler runs, nothing is marked
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert read_only_query(db, "SELECT status FROM sweeps") == [("running",)]
+    assert read_only_query(db, "SELECT status FROM sweep_cells") == [("running",)]
+    sweep_id = read_only_query(db, "SELECT id FROM sweeps")[0][0]
+    killed = {r[0] for r in read_only_query(db, "SELECT id FROM sessions")}
+    resumed = run_cli("sweep", "--resume", sweep_id[:8], "--json", data_dir=private_data_dir, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    cell = json.loads(resumed.stdout)["cells"][0]
+    assert cell["status"] == "done" and cell["sessions"] == 2
+    # the killed run's sessions were kept and marked interrupted, and are not the cell's figures
+    assert {r[0] for r in read_only_query(db, "SELECT status FROM sessions WHERE id IN (%s)"
+                                          % ",".join("?" * len(killed)), tuple(killed))} == {"interrupted"}
+    assert not killed & set(_cell_sessions(db, sweep_id, cell["key"]))
