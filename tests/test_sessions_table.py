@@ -246,6 +246,8 @@ JSON_KEYS = ["id", "status", "started", "ended", "model", "model_label", "quant"
              "decode_p50_ms", "decode_p95_ms", "decode_p99_ms", "decode_mean_ms", "tokens_per_s",
              "bandwidth_fraction", "prompt", "error"]
 """`sessions --json`'s items, as before the table was reshaped (scripts read them)."""
+JSON_KEYS_V3 = ["timing", "source", "run_id", "batch_size", "batch_index", "eos_k", "sweep_id", "cell", "config"]
+"""Added after them, in this order, with schema v3: how a session was timed and what it belongs to."""
 
 
 @pytest.mark.slow
@@ -271,7 +273,8 @@ def test_cli_sessions_fits_the_terminal_and_never_cuts_a_figure(store_dir, width
 @pytest.mark.slow
 def test_cli_sessions_wide_ids_and_json(store_dir):
     listed = json.loads(run_cli("sessions", "--json", env=cli_env(store_dir)).stdout)
-    assert [list(item) for item in listed] == [JSON_KEYS] * len(listed)
+    assert [list(item) for item in listed] == [JSON_KEYS + JSON_KEYS_V3] * len(listed)
+    assert {item["timing"] for item in listed} == {"device", "arrival"}  # the store holds one remote session
     wide = run_cli("sessions", "--wide", env=cli_env(store_dir, COLUMNS="80"))
     titles = set(next(iter(table_rows(wide.stdout).values())))
     # every column; the warm-up marker's only while some session is a warm-up (none is here)

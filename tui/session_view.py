@@ -248,6 +248,17 @@ def session_summary_row(session: dict[str, Any]) -> dict[str, Any]:
         "bandwidth_fraction": bandwidth_fraction(session),
         "prompt": session.get("prompt", ""),
         "error": session.get("error"),
+        # how it was timed and what it belongs to (schema v3): a script tells remote, batched and
+        # swept sessions apart without a second query
+        "timing": session.get("timing") or "device",
+        "source": session.get("source", ""),
+        "run_id": session.get("run_id"),
+        "batch_size": session.get("batch_size", 1),
+        "batch_index": session.get("batch_index", 0),
+        "eos_k": session.get("eos_k"),
+        "sweep_id": session.get("sweep_id"),
+        "cell": session.get("cell"),
+        "config": session.get("config", ""),
     }
 
 

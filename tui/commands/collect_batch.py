@@ -7,6 +7,7 @@ import threading
 from tui.commands.collect_run import print_sessions
 from tui.commands.common import json_safe, print_json
 from tui.interrupts import InterruptHandlers
+from tui.session_view import session_summary_row
 
 
 def collect_batch_and_report(store, options, settings, prompts: list[str], *, as_json: bool) -> int:
@@ -55,7 +56,7 @@ def collect_batch_and_report(store, options, settings, prompts: list[str], *, as
     sessions = [store.get_session(s.session_id) for s in run.sessions] if run else []
     try:
         if as_json:
-            rows = [_row(s) for s in sessions]
+            rows = [session_summary_row(s) for s in sessions]
             print_json(json_safe({"run": {"id": run.run_id, **run.summary} if run else None, "sessions": rows}))
         else:
             print_sessions(sessions, as_json=False)
@@ -66,13 +67,6 @@ def collect_batch_and_report(store, options, settings, prompts: list[str], *, as
     except OSError:
         pass  # stdout is gone (dropped SSH link); the data is safe in the store
     return interrupts.exit_code
-
-
-def _row(session: dict) -> dict:
-    from tui.session_view import session_summary_row
-
-    return {**session_summary_row(session), "run_id": session.get("run_id"),
-            "batch_index": session.get("batch_index"), "eos_k": session.get("eos_k")}
 
 
 def print_run(run_id: str, summary: dict) -> None:

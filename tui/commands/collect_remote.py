@@ -12,6 +12,7 @@ import threading
 from tui.commands.collect_run import print_sessions
 from tui.commands.common import json_safe, print_json
 from tui.interrupts import InterruptHandlers
+from tui.session_view import session_summary_row
 
 
 def collect_remote(store, options, settings, prompts: list[str], *, as_json: bool) -> int:
@@ -35,7 +36,7 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
     sessions = [store.get_session(o.session_id) for o in report.outcomes]
     try:
         if as_json:
-            print_json(json_safe({"run": report.summary, "sessions": [_row(s) for s in sessions]}))
+            print_json(json_safe({"run": report.summary, "sessions": [session_summary_row(s) for s in sessions]}))
         else:
             print_sessions(sessions, as_json=False)
             print_run(report.summary)
@@ -50,12 +51,6 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
     if interrupts.exit_code:
         return interrupts.exit_code
     return 1 if report.problems else 0
-
-
-def _row(session: dict) -> dict:
-    from tui.session_view import session_summary_row
-
-    return {**session_summary_row(session), "timing": "arrival", "run_id": session.get("run_id")}
 
 
 def print_run(summary: dict) -> None:
