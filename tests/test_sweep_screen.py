@@ -49,3 +49,51 @@ async def test_the_sweep_screen_shows_a_stored_sweeps_cells(tmp_path, monkeypatc
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is app.main
+
+
+async def until_ended(pilot, screen, timeout_s: float) -> None:
+    """Until the sweep the screen started has run and its end was seen (the screen polls every 2 s)."""
+    import asyncio
+
+    await pilot.pause()
+    assert screen.launched is not None
+    for _ in range(int(timeout_s * 10)):
+        await asyncio.sleep(0.1)
+        if screen.launched is None:
+            return
+    raise AssertionError("the sweep started from the app did not end")
+
+
+async def test_a_sweep_started_from_the_app_runs_and_fills_the_screen(tmp_path, monkeypatch):
+    from textual.widgets import Input
+
+    data_dir = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    app = make_app(store=SessionStore(data_dir), backend=ScriptedBackend(clock=ManualClock()))
+    async with app.run_test(size=(120, 36)) as pilot:
+        while app.main.controller.info is None:
+            await pilot.pause()
+        app.main.query_one("#sessions").focus()
+        await pilot.press("w")
+        await pilot.pause()
+        screen = app.screen
+        # a bad flag: the CLI's own one-line refusal arrives as a notification, the app keeps running
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#sweep-flags", Input).value = "--precision fp64"
+        await pilot.press("enter")
+        await until_ended(pilot, screen, 30)
+        assert any("unknown 'fp64'" in n.message for n in app._notifications)
+        # a good one: the sweep runs in its own process and its cells appear here
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#sweep-flags", Input).value = (
+            "--batch 1,2 --max-new-tokens 3 --precision fp32 --warmup 0 --prompt-count 2")
+        await pilot.press("enter")
+        await until_ended(pilot, screen, 300)
+        assert any(n.message == "sweep finished" for n in app._notifications)
+        await pilot.pause()
+        table = screen.query_one("#sweep-cells", DataTable)
+        assert table.row_count == 2
+        assert [str(table.get_row_at(i)[2]) for i in range(2)] == ["done", "done"]

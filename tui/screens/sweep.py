@@ -1,9 +1,10 @@
 """w: the sweeps in the store — pick one to read its per-cell table, its scaling analysis and its
 latency and throughput against batch size (one line per length x precision or configuration).
 
-Read-only: a sweep runs from the CLI (`tokenlat-tui sweep`), and this screen reads what it stored,
-through the same `sweep_results` the CLI's report uses, so the two never disagree. `r` re-reads
-the store (a sweep still running in another process fills in as it goes).
+A sweep runs as the CLI's `tokenlat-tui sweep` — from a shell, or started here with `n` (in a process
+of its own: sweep_start.py) — and this screen reads what it stored, through the same `sweep_results`
+the CLI's report uses, so the two never disagree. `r` re-reads the store; while a sweep started here
+runs, the screen re-reads it every RELOAD_S seconds.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from textual_plotext import PlotextPlot
 
 from profiler.errors import ProfilerError
 from profiler.sweep.grid import describe_grid
+from tui.screens.sweep_start import SweepFlagsScreen, SweepProcess
 from tui.widgets.compare_chart import STYLES
 
+RELOAD_S = 2.0
 CELL_COLUMNS = ("line", "batch", "status", "p50", "p95", "p99", "TTFT", "tok/s", "peak MB", "of floor", "bound")
 
 
@@ -44,7 +47,8 @@ class SweepScreen(ModalScreen[None]):
     #sweep-words { height: auto; max-height: 6; color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "dismiss", "Close", id="sweep.close"),
-                Binding("r", "reload", "Reload", id="sweep.reload")]
+                Binding("r", "reload", "Reload", id="sweep.reload"),
+                Binding("n", "new_sweep", "New sweep", id="sweep.new")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -53,6 +57,8 @@ class SweepScreen(ModalScreen[None]):
         """The sweep whose cells are on screen (tests read it)."""
         self.results: list = []
         """Its CellResults, in table order."""
+        self.launched: SweepProcess | None = None
+        """The sweep started from this screen, while it runs."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sweep-box"):
@@ -71,6 +77,40 @@ class SweepScreen(ModalScreen[None]):
         self.query_one("#sweep-cells", DataTable).add_columns(*CELL_COLUMNS)
         self.action_reload()
         listing.focus()
+
+    def action_new_sweep(self) -> None:
+        if self.launched is not None:
+            self.notify("a sweep started here is still running; it shows in the list as it goes", severity="warning")
+            return
+        self.app.push_screen(SweepFlagsScreen(), self._start)
+
+    def _start(self, flags: str | None) -> None:
+        if not flags:
+            return
+        try:
+            self.launched = SweepProcess(flags, self.app.store.path.parent)
+        except (ValueError, OSError) as exc:
+            self.notify(f"can't start the sweep: {exc}", severity="error")
+            return
+        self.notify("sweep started in its own process; its cells fill in as they finish")
+        self.shown_sweep = None  # the new sweep is the newest: show it once it is stored
+        self._watch_timer = self.set_interval(RELOAD_S, self._watch_launched)
+
+    def _watch_launched(self) -> None:
+        launched = self.launched
+        if launched is None:
+            return
+        code = launched.poll()
+        self.action_reload()
+        if code is None:
+            return
+        self.launched = None
+        self._watch_timer.stop()
+        if code == 0:
+            self.notify("sweep finished")
+        else:
+            self.notify(launched.error_line(), severity="error")
+        launched.close()
 
     def _sweeps(self):
         from profiler.store.sweeps import SweepStore  # deferred: the screen opens only on demand
