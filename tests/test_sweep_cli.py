@@ -106,7 +106,7 @@ def test_sigint_marks_the_cell_interrupted_and_resume_runs_the_rest(tmp_path, pr
     db = store_file(private_data_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "tui", "sweep", "--batch", "1", "--max-new-tokens", "24,40", "--precision", "fp32",
-         "--warmup", "0", "--prompt-count", "2"],
+         "--warmup", "0", "--prompt-count", "2", "--out", str(tmp_path / "tables")],
         cwd=REPO_ROOT, env=cli_env(private_data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def tokens_stored() -> bool:
@@ -134,10 +134,14 @@ def test_sigint_marks_the_cell_interrupted_and_resume_runs_the_rest(tmp_path, pr
     interrupted_sessions = {r[0] for r in read_only_query(db, "SELECT id FROM sessions WHERE status='interrupted'")}
     assert interrupted_sessions  # the session SIGINT cut short was saved as such
 
-    resumed = run_cli("sweep", "--resume", sweep_id[:8], "--json", data_dir=private_data_dir, timeout=600)
+    # an interrupted sweep writes no tables yet: the resume, given the same folder, writes them
+    assert not (tmp_path / "tables" / "cells.csv").exists()
+    resumed = run_cli("sweep", "--resume", sweep_id[:8], "--json", "--out", str(tmp_path / "tables"),
+                      data_dir=private_data_dir, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads(resumed.stdout)
     assert [c["status"] for c in report["cells"]] == ["done", "done"]
+    assert len((tmp_path / "tables" / "cells.csv").read_text().splitlines()) == 3
     # the interrupted attempt's sessions are kept in the store but are not in any cell's figures
     used = {sid for c in report["cells"] for sid in _cell_sessions(db, sweep_id, c["key"])}
     assert used and not (used & interrupted_sessions)

@@ -38,7 +38,9 @@ def check_outputs(args: argparse.Namespace) -> None:
         raise InputError(f"{existing[0]} already exists; not replacing it (choose another folder, or --force)")
 
 
-def report(sweeps, sweep_id: str, args: argparse.Namespace) -> None:
+def report(sweeps, sweep_id: str, args: argparse.Namespace, *, write_files: bool = True) -> None:
+    """Print the results; write --out/--plot files only for a sweep that ran to its end (an interrupted
+    one reports what it has, and its files wait for the resume, which would otherwise refuse them)."""
     from profiler.sweep.quality import compare_configs
     from profiler.sweep.results import scaling_analysis, sweep_results
     from tui.commands.common import json_safe, print_json
@@ -48,7 +50,7 @@ def report(sweeps, sweep_id: str, args: argparse.Namespace) -> None:
     comparisons = (compare_configs(sweeps, sweep_id, spec, results, price_per_hour=args.price_per_hour,
                                    seed=spec.seed) if spec.configs else [])
     axis = "batch" if spec.mode == "local" else "concurrency"
-    written = _write_files(args, sweep_id, spec, results, analysis, comparisons, axis)
+    written = _write_files(args, sweep_id, spec, results, analysis, comparisons, axis) if write_files else []
     if args.json:
         print_json(json_safe({"sweep_id": sweep_id, "cells": [r.to_row() for r in results], "scaling": analysis,
                               "configs": [c.to_row() for c in comparisons], "files": [str(p) for p in written]}))

@@ -52,7 +52,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             spec = _with_hardware(spec, options)
             sweep_id = create_sweep(store, spec)
         exit_code = _run_cells(store, sweep_id, spec, options)
-        report(sweeps, sweep_id, args)
+        report(sweeps, sweep_id, args, write_files=exit_code == 0)
     finally:
         sweeps.close()
     return exit_code
@@ -193,7 +193,8 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
             runner.close()
     if status != "finished" or interrupts.received:
         err.print(f"[yellow]interrupted[/]: the current cell was saved as 'interrupted'; "
-                  f"resume with: tokenlat-tui sweep --resume {sweep_id[:8]}", highlight=False, soft_wrap=True)
+                  f"resume with: tokenlat-tui sweep --resume {sweep_id[:8]} (tables and plots are written "
+                  "when the sweep is complete)", highlight=False, soft_wrap=True)
     return interrupts.exit_code
 
 
