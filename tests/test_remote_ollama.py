@@ -118,7 +118,7 @@ def test_show_and_export_say_the_timing_is_client_arrival(tmp_path):
     assert result.returncode == 0, result.stderr
     session_id = [s for s in json.loads(result.stdout)["sessions"] if not s["warmup"]][0]["id"]
     shown = run_cli("show", session_id, data_dir=tmp_path)
-    assert "client arrival (per-token latencies derived from chunk gaps)" in shown.stdout
+    assert "client arrival timing (per-token latencies derived from chunk gaps)" in shown.stdout
     assert "from one_per_chunk" in shown.stdout and "load_duration=" in shown.stdout
     shown_json = json.loads(run_cli("show", session_id, "--json", data_dir=tmp_path).stdout)
     assert shown_json["timing"] == "arrival"

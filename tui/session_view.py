@@ -197,6 +197,13 @@ def timing_label(session: dict[str, Any]) -> str:
     return ARRIVAL_LABEL if session.get("timing") == "arrival" else ""
 
 
+def timing_description(session: dict[str, Any]) -> str:
+    """`show`'s timing line: the label and how per-token latencies follow from it."""
+    if timing_label(session):
+        return f"{ARRIVAL_LABEL} (per-token latencies derived from chunk gaps)"
+    return "device (timed around each decode step)"
+
+
 def efficiency_or_none(session: dict[str, Any]):
     """The session's measured-vs-floor `Efficiency`, or None when GPU or model is unknown.
 

@@ -90,11 +90,3 @@ def remote_details(store, session_id: str) -> dict[str, Any] | None:
         return None
     info["chunk_rows"] = session_chunks(conn, session_id)
     return info
-
-
-def timing_label(session: dict[str, Any]) -> str:
-    """How a session's latencies were measured, in the words `show` and the app use."""
-    timing = (session.get("environment") or {}).get("timing", "device")
-    if timing == "arrival":
-        return "client arrival (per-token latencies derived from chunk gaps)"
-    return "device (timed around each decode step)"

@@ -36,21 +36,21 @@ def run(args: argparse.Namespace) -> int:
         from model.spikes import find_spikes
 
         spikes = find_spikes(tokens, store.session_metrics(session_id), top=args.spikes)
-    from profiler.store.chunks import remote_details, timing_label
+    from profiler.store.chunks import remote_details
+    from tui.session_view import timing_description
 
     remote = remote_details(store, session_id)
     if args.json:
         extra = {} if spikes is None else {"spikes": [_spike_json(s) for s in spikes]}
         if remote is not None:
             extra["remote"] = remote  # the server's facts and every chunk as it arrived
-        print_json(json_safe({**summary, "timing": session["environment"].get("timing", "device"),
-                              "settings": session["settings"], "environment": session["environment"],
+        print_json(json_safe({**summary, "settings": session["settings"], "environment": session["environment"],
                               "tokens": tokens, "token_count": summary["tokens"], **extra}))
         return 0
     if spikes is not None:
         _print_spikes(summary, spikes, session)
         return 0
-    session["timing_label"] = timing_label(session)
+    session["timing_label"] = timing_description(session)
     session["remote"] = remote
     _print_rich(summary, session, tokens)
     return 0
