@@ -300,6 +300,9 @@ async def test_help_screen_lists_every_key(tmp_path):
 
         for key in ("ctrl+r", "escape", "ctrl+e", "ctrl+f", "tab", "delete", "ctrl+q", "F1"):
             assert key in HELP
+        # every key the main screen binds is explained (read from the bindings, so a new one can't be missed)
+        for binding in app.main.BINDINGS:
+            assert f"`{binding.key}`" in HELP, binding.key
 
 
 @pytest.mark.slow

@@ -112,8 +112,15 @@ class TokenlatApp(App):
                             main.action_stop_run)
         yield SystemCommand("Load model", "Load the model again after a failed or cancelled load (ctrl+l)",
                             main.action_load_model)
+        yield SystemCommand("Connect", "Run on the local model or a server: URL, API, model, concurrency (ctrl+o)",
+                            main.action_connect)
         yield SystemCommand("Export to CSV", "Export marked or all sessions (ctrl+e)", main.action_export)
         yield SystemCommand("Fit prediction", "Refit the prediction panel (ctrl+f)", main.action_refit)
+        yield SystemCommand("Compare sessions", "Compare the marked sessions: verdict, figures with intervals (c)",
+                            main.action_compare)
+        yield SystemCommand("Session detail", "The highlighted session's whole run, histogram and spikes (v)",
+                            main.action_view_session)
+        yield SystemCommand("Sweeps", "Sweeps in the store, their cells, charts and scaling (w)", main.action_sweeps)
         yield SystemCommand("Delete sessions", "Delete the marked or highlighted sessions (delete)",
                             main.action_delete_selected)
         yield SystemCommand("Estimate", "Memory, latency lower bounds and fit for a model on a GPU (ctrl+t)",

@@ -27,8 +27,10 @@ HELP = f"""\
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
 | `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) |
 | `enter` | (horizon, next N) refit with the new value |
+| `ctrl+o` | connect: run prompts on the local model or on a server (OpenAI-compatible or Ollama: URL, API, model, concurrency); remote latencies are *client arrival timing* |
+| `w` | sweeps: batch × length × precision (or configurations, or server concurrency) grids in the store, each cell's p50/p95/p99, TTFT, tokens/s and the throughput knee; `n` there starts one |
 | `ctrl+t` | estimate memory and latency floors of a model on a GPU |
-| `ctrl+p` | command palette: run, stop, export, fit, delete, estimate, theme |
+| `ctrl+p` | command palette: run, stop, connect, export, fit, compare, detail, delete, sweeps, estimate, theme |
 | `F1` / `?` | this help |
 | `q` / `ctrl+q` | quit; while a run is active, asks: stop it, or leave it running in the background |
 | `ctrl+c` | stop any run, save it as *interrupted*, and quit |

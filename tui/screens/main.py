@@ -49,9 +49,9 @@ class MainScreen(SessionActions, Screen):
         Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
         Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
         Binding("delete", "delete_selected", "Delete", id="delete"),
-        Binding("c", "compare", "Compare", id="compare"),
-        Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
+        Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
+        Binding("c", "compare", "Compare", id="compare"),
         Binding("v", "view_session", "Detail", id="detail"),
     ]
 
@@ -152,18 +152,18 @@ class MainScreen(SessionActions, Screen):
         # at once, not when the engine's first session starts (that can take a second)
         self.query_one(LatencyPanel).show_starting(self.controller.progress_text())
 
-    def action_sweeps(self) -> None:
-        """w: the sweeps in the store, their cells and charts (read-only; sweeps run from the CLI)."""
-        from tui.screens.sweep import SweepScreen  # deferred: textual-plotext and the sweep readers
-
-        self.app.push_screen(SweepScreen())
-
     def action_connect(self) -> None:
         """ctrl+o: run prompts on the local model or a server (the choice holds for the app session)."""
         from tui.screens.connection import ConnectionScreen
 
         if not isinstance(self.app.screen, ConnectionScreen):
             self.app.push_screen(ConnectionScreen(self.controller))
+
+    def action_sweeps(self) -> None:
+        """w: the sweeps in the store, their cells and charts; `n` there starts a new sweep."""
+        from tui.screens.sweep import SweepScreen  # deferred: textual-plotext and the sweep readers
+
+        self.app.push_screen(SweepScreen())
 
     def action_stop_run(self) -> None:
         """Escape: our run, else the run we are watching, else the model load (in that order: the
