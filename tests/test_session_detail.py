@@ -20,7 +20,7 @@ from profiler.clock import ManualClock
 from profiler.records import SessionMeta, TokenRecord
 from profiler.store import SessionStore
 from tui.app import make_app
-from tui.run_progress import RunProgress
+from tui.run_progress import FLAT, MIN_FIT_TOKENS, LatencyLine, RunProgress
 from tui.screens.session_detail import SessionDetailScreen
 from tui.session_view import timing_label
 from tui.widgets.latency_histogram import LatencyHistogram
@@ -137,6 +137,24 @@ def test_run_progress_text_counts_generations_and_tokens():
         "repeat 2/3 · tokens 50/100 · elapsed 5.0 s · ETA 3.0 s"
     # a generation that ended early at EOS is complete: nothing of it is left to wait for
     assert progress.eta_s([(100, True), (20, True), (50, False)], now=5.0) == pytest.approx(150 * 5.0 / 170)
+
+
+def test_eta_weighs_the_tokens_to_come_by_the_line_fitted_on_the_run():
+    # GIVEN decode latency growing with context: 1 ms + 0.01 ms per context token, prompt of 100
+    points = [(100 + k - 1, 1.0 + 0.01 * (100 + k - 1)) for k in range(2, 51)]
+    line = LatencyLine.fit(points)
+    assert line.intercept == pytest.approx(1.0) and line.slope == pytest.approx(0.01)
+    progress = RunProgress(warmups=0, measured=1, max_new_tokens=100, started=0.0)
+    progress.session_started(warmup=False)
+    # WHEN half the tokens took 5 s, THEN the second half (at larger contexts) takes longer than the
+    # first: elapsed × (line summed over contexts 150..199) / (line summed over 100..149)
+    second_half = sum(1.0 + 0.01 * c for c in range(150, 200))
+    first_half = sum(1.0 + 0.01 * c for c in range(100, 150))
+    eta = progress.eta_s([(50, False)], now=5.0, input_tokens=100, line=line)
+    assert eta == pytest.approx(5.0 * second_half / first_half)
+    assert eta > progress.eta_s([(50, False)], now=5.0, input_tokens=100)  # the plain rate promises too early
+    # too few tokens to fit a line: every token alike (the plain rate)
+    assert LatencyLine.fit(points[:MIN_FIT_TOKENS - 1]) == FLAT
 
 
 def test_run_progress_of_concurrent_server_streams():

@@ -25,11 +25,11 @@ from typing import Any, Callable
 from profiler.backends.base import BackendInfo
 from profiler.engine.follow import SessionFollower
 from profiler.engine.protocol import DETACH_STOP, token_from_list
-from profiler.records import TokenRecord
+from profiler.records import DECODE, TokenRecord
 from tui.connection_settings import ConnectionSettings
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionStarted)
-from tui.run_progress import RunProgress
+from tui.run_progress import LatencyLine, RunProgress
 from tui.session_view import timing_label
 
 COUNT_CACHE_SIZE = 256
@@ -180,7 +180,12 @@ class RunController:
         if not self.run_active or self.progress is None:
             return None
         streams = [(len(stream.records), stream.ended) for stream in list(self.streams.values())]
-        return self.progress.text(streams, len(self.live.records) if self.live is not None else 0)
+        live = self.live
+        if live is None:
+            return self.progress.text(streams, 0)
+        records = list(live.records)
+        line = LatencyLine.fit([(r.context_size, r.latency_ms) for r in records if r.phase == DECODE])
+        return self.progress.text(streams, len(records), input_tokens=live.input_tokens, line=line)
 
     def live_title(self) -> str:
         """The live panel's title: the session, and for a server's concurrent streams how many are in
