@@ -29,7 +29,9 @@ Python API (the CLI's `collect --batch B` and the sweep's batched cells both cal
     summary    the dict stored in runs.summary: batch, batches (measured batches), steps (measured
                decode steps), step_p50_ms / step_p95_ms / step_p99_ms / step_mean_ms (decode steps
                k >= 2 of measured batches; a step's time is every sequence's token latency),
-               ttft_p50_ms (the prefill step), aggregate_tokens_per_s = batch * 1000 / step_p50_ms,
+               ttft_p50_ms (the prefill step), aggregate_tokens_per_s = batch * 1000 / step_mean_ms
+               (throughput: tokens over time, as sessions' tokens_per_s and sweep cells define it),
+               aggregate_tokens_per_s_at_p50 = batch * 1000 / step_p50_ms (at the typical step),
                tokens (measured tokens stored, all sequences), compile_ms (None unless --compile),
                peak_memory_mb (this run's CUDA peak allocated, else its peak RSS: profiler/sweep/memory.py).
 
@@ -104,8 +106,10 @@ def run_summary(batch: int, decode_steps_ms: list[float], prefill_ms: list[float
         "step_p50_ms": p50, "step_p95_ms": p95, "step_p99_ms": p99,
         "step_mean_ms": sum(steps) / len(steps) if steps else None,
         "ttft_p50_ms": percentile(sorted(prefill_ms), 50) if prefill_ms else None,
-        # every sequence gets one token per step: the batch's throughput at its typical step
-        "aggregate_tokens_per_s": batch * 1000.0 / p50 if p50 else None,
+        # every sequence gets one token per step. Throughput is tokens over time, so the mean step (as a
+        # session's tokens_per_s and a sweep cell's use); the p50 step's figure is the typical step's
+        "aggregate_tokens_per_s": batch * 1000.0 * len(steps) / sum(steps) if steps else None,
+        "aggregate_tokens_per_s_at_p50": batch * 1000.0 / p50 if p50 else None,
         "compile_ms": compile_ms, "peak_memory_mb": peak_mb,
     }
 

@@ -76,7 +76,7 @@ def print_run(run_id: str, summary: dict) -> None:
     throughput = summary.get("aggregate_tokens_per_s")
     line = (f"run {run_id[:8]} · batch {summary['batch']} · {summary['steps']} decode steps · step p50 "
             f"{ms(summary['step_p50_ms'])}, p95 {ms(summary['step_p95_ms'])}, p99 {ms(summary['step_p99_ms'])} · "
-            f"aggregate {'–' if throughput is None else f'{throughput:.1f}'} tokens/s")
+            f"aggregate {'–' if throughput is None else f'{throughput:.1f}'} tokens/s (B x 1000 / mean step ms)")
     if summary.get("compile_ms") is not None:
         line += f" · compiled in {summary['compile_ms'] / 1000:.1f} s (apart from any token)"
     print(line, flush=True)
