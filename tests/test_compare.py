@@ -15,14 +15,16 @@ from model.compare import BOOTSTRAP_REPEATS, BOOTSTRAP_TOKENS, compare, make_sid
 pytestmark = pytest.mark.slow  # each test runs the CLI in subprocesses
 
 
-def _rows(session_id: str, model: str, scale: float, repeat: int, seed: int, tokens: int = 200) -> list[dict]:
+def _rows(session_id: str, model: str, scale: float, repeat: int, seed: int, tokens: int = 200,
+          input_tokens: int = 8) -> list[dict]:
     """Decode latencies 10 ms + a spread, times `scale`; the spread is the same for every scale."""
     rng = np.random.default_rng(seed)
     spread = rng.gamma(2.0, 0.5, size=tokens)
     rows = []
     for k in range(1, tokens + 1):
         latency = (30.0 if k == 1 else 10.0 + spread[k - 1]) * scale
-        rows.append({"Prompt_ID": session_id, "Input_Token_Length": 8, "Context_Size": 8 + k - 1, "Token_Index_k": k,
+        rows.append({"Prompt_ID": session_id, "Input_Token_Length": input_tokens, "Context_Size": input_tokens + k - 1,
+                     "Token_Index_k": k,
                      "Per_Token_Latency_ms": latency, "phase": "prefill" if k == 1 else "decode", "model": model,
                      "repeat_index": repeat, "prompt": "the same prompt"})
     return rows
@@ -52,6 +54,17 @@ def test_compare_json_gives_the_known_difference_inside_its_interval(private_dat
     assert comparison["differences"]["ttft_ms"]["ci_low"] is None  # one TTFT per side: no interval by tokens
     assert comparison["verdict"].startswith("bbbb0001 is 20.0% ± ")
     assert "slower at p50 than aaaa0001" in comparison["verdict"]
+    assert not any("contexts differ" in line for line in report["notes"])  # one prompt: same contexts
+
+
+def test_sides_decoded_at_different_contexts_are_flagged(private_data_dir: Path, tmp_path: Path):
+    # the same latencies, but B's prompt is 400 tokens long: a difference could come from the context
+    _import(private_data_dir, tmp_path, _rows("aaaa0001", "m", 1.0, 0, seed=1)
+            + _rows("bbbb0001", "m", 1.0, 0, seed=1, input_tokens=400))
+    report = json.loads(run_cli("compare", "aaaa0001", "bbbb0001", "--json", data_dir=private_data_dir).stdout)
+    assert "decode contexts differ (aaaa0001 9–207, bbbb0001 401–599 tokens)" in " ".join(report["notes"])
+    table = run_cli("compare", "aaaa0001", "bbbb0001", data_dir=private_data_dir)
+    assert "decode contexts differ" in " ".join(table.stdout.split())
 
 
 def test_groups_of_repeats_are_resampled_by_session(private_data_dir: Path, tmp_path: Path):

@@ -151,7 +151,26 @@ def notes(loaded: LoadedComparison) -> list[str]:
         shown = [label for label in labels if label]
         if shown:
             lines.append(f"{side.label}: {', '.join(shown)}")
+    contexts = context_note(loaded)
+    if contexts:
+        lines.append(contexts)
     return lines
+
+
+def context_note(loaded: LoadedComparison) -> str | None:
+    """A warning when the sides decoded at different contexts (other prompts or lengths): per-token
+    latency grows with context, so part of the difference may be the context, not the configuration."""
+    spans = []
+    for side in loaded.sides:
+        contexts = [t["context_size"] for sid in side.session_ids for t in loaded.tokens.get(sid, ())
+                    if t.get("phase") == "decode"]
+        if contexts:
+            spans.append((side.label, min(contexts), max(contexts)))
+    if len({(low, high) for _label, low, high in spans}) <= 1:
+        return None
+    ranges = ", ".join(f"{label} {low}–{high}" for label, low, high in spans)
+    return (f"decode contexts differ ({ranges} tokens): latency grows with context, so part of a "
+            "difference may be the context, not the configuration")
 
 
 def change(diff) -> str:

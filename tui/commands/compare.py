@@ -72,6 +72,7 @@ def _side_json(side, loaded) -> dict:
 
 def _print_json(loaded) -> None:
     from tui.commands.common import json_safe, print_json
+    from tui.compare_view import notes
 
     print_json(json_safe({
         "baseline": _side_json(loaded.sides[0], loaded),
@@ -82,6 +83,7 @@ def _print_json(loaded) -> None:
                                 "ci_low": d.ci_low, "ci_high": d.ci_high} for m, d in c.differences.items()},
             "verdict": c.verdict(),
         } for c in loaded.comparisons],
+        "notes": notes(loaded),
     }))
 
 
