@@ -60,6 +60,7 @@ from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, percent
 from profiler.store import SessionStore
 from profiler.store.chunks import begin_run, end_run, write_in_transaction
 from profiler.store.connection import open_connection
+from profiler.store.writer import flush_if_due_together
 from profiler.sweep.memory import PeakMemory
 from profiler.system_metrics import MetricsSampler
 
@@ -283,8 +284,7 @@ class BatchCollector:
                     writers[index].add_token(record)
                     outcomes[index].tokens = record.k
                     observer.token(outcomes[index].session_id, record)
-                for writer in writers:
-                    writer.flush_if_due()
+                flush_if_due_together(writers)  # one commit for the B sessions, outside the timed step
 
             stop = run_batch_generation(
                 generation, input_tokens=[len(encoded[i]) for i in indices], max_new_tokens=settings.max_new_tokens,

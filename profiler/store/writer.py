@@ -62,24 +62,18 @@ class SessionWriter:
     def add_token(self, record: TokenRecord) -> None:
         self._pending_tokens.append(token_row(self.session_id, record))
 
+    @property
+    def flush_due(self) -> bool:
+        return len(self._pending_tokens) >= FLUSH_EVERY_TOKENS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S
+
     def flush_if_due(self) -> bool:
-        if len(self._pending_tokens) >= FLUSH_EVERY_TOKENS or time.monotonic() - self._last_flush >= FLUSH_EVERY_S:
+        if self.flush_due:
             self.flush()
             return True
         return False
 
     def flush(self) -> None:
-        metrics = self._metrics_source() if self._metrics_source else []
-        tokens = self._pending_tokens
-        if tokens or metrics:
-            with write_transaction(self._conn):
-                if tokens:
-                    self._conn.executemany(TOKEN_INSERT, tokens)
-                if metrics:
-                    self._conn.executemany(_METRIC_INSERT, [(self.session_id, *m) for m in metrics])
-            # cleared only after COMMIT: an interrupted flush is retried by finish()
-            self._pending_tokens = []
-        self._last_flush = time.monotonic()
+        flush_together([self])
 
     def finish(self, status: str = FINISHED, error: str | None = None, *, eos_k: int | None = None,
                compile_ms: float | None = None, peak_memory_mb: float | None = None) -> None:
@@ -118,6 +112,38 @@ class SessionWriter:
             self._closed = True
         if problem is not None:
             raise StoreError(f"{problem}; {outcome}") from problem
+
+
+def flush_if_due_together(writers: list[SessionWriter]) -> bool:
+    """A batch's B sessions, flushed in one transaction when any of them is due (B commits become one)."""
+    if any(writer.flush_due for writer in writers if not writer._closed):
+        flush_together(writers)
+        return True
+    return False
+
+
+def flush_together(writers: list[SessionWriter]) -> None:
+    """Commit the pending tokens and metrics of these writers' sessions (one store) in ONE transaction,
+    on the first open writer's connection."""
+    writers = [writer for writer in writers if not writer._closed]
+    if not writers:
+        return
+    pending = [(writer, writer._metrics_source() if writer._metrics_source else [], writer._pending_tokens)
+               for writer in writers]
+    if any(tokens or metrics for _writer, metrics, tokens in pending):
+        conn = writers[0]._conn
+        with write_transaction(conn):
+            for writer, metrics, tokens in pending:
+                if tokens:
+                    conn.executemany(TOKEN_INSERT, tokens)
+                if metrics:
+                    conn.executemany(_METRIC_INSERT, [(writer.session_id, *m) for m in metrics])
+        # cleared only after COMMIT: an interrupted flush is retried by finish()
+        for writer, _metrics, _tokens in pending:
+            writer._pending_tokens = []
+    now = time.monotonic()
+    for writer in writers:
+        writer._last_flush = now
 
 
 def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, error: str | None = None,
