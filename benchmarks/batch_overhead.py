@@ -11,7 +11,8 @@ the profiler's session set-up, recording and flushing count against it. The figu
 per-round ratios profiler/bare (goal <= 1.03), at each batch size. On a busy machine the ratio is
 noisy; a steadier figure of the recording's own cost is also printed: the profiler run's wall time
 outside its timed steps (set-up, records, flushes, finishing) as a fraction of the steps' time, and
-the ratio of this process's CPU time (other processes' load is not in it). Ends with one JSON line.
+the ratio of this process's CPU time (other processes' load is not in it), and the profiler without
+its 20 Hz metrics sampler in the same rounds (the sampler's share apart). Ends with one JSON line.
 
     python benchmarks/batch_overhead.py [--batches 1,8] [--tokens 128] [--rounds 11]
 """
@@ -65,11 +66,11 @@ def bare_loop(backend, batch_ids: list[list[int]], tokens: int) -> tuple[float, 
 
 
 def profiler_loop(backend, store: SessionStore, prompts: list[str], tokens: int,
-                  outside: list[float]) -> tuple[float, float]:
+                  outside: list[float], system_metrics: bool = True) -> tuple[float, float]:
     """Per-step wall time of a batched collection; appends to `outside` the time spent outside the timed
     steps (session set-up, records, flushes, finishing) as a fraction of the steps' own time."""
     settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
-                           sampling=SamplingSettings())
+                           sampling=SamplingSettings(), system_metrics=system_metrics)
     start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
     run = collect_batch(backend, store, settings, prompts, batch=len(prompts))
     elapsed = (time.perf_counter_ns() - start) / 1e6
@@ -95,8 +96,13 @@ def main() -> None:
             prompts = prompts_for(batch)
             batch_ids = [backend.encode(p) for p in prompts]
             outside: list[float] = []
+            unused: list[float] = []
+            # the third runner is the profiler without its 20 Hz metrics sampler: what the loop and the
+            # store cost apart from the sampler, measured in the same rounds
             runners = {"bare": lambda: bare_loop(backend, batch_ids, args.tokens),
-                       "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens, outside)}
+                       "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens, outside),
+                       "no_metrics": lambda: profiler_loop(backend, store, prompts, args.tokens, unused,
+                                                           system_metrics=False)}
             for run in runners.values():  # one untimed pass each: lazy init, allocator growth
                 run()
             outside.clear()  # the untimed pass's set-up is not a round's
@@ -116,19 +122,23 @@ def main() -> None:
             # this process's CPU time (all its threads: the metrics sampler counts) is what the recording
             # costs without other processes' load in it; it leaves out waits (none on a decode step here)
             cpu_ratio = statistics.median(p / b for p, b in zip(cpu["profiler"], cpu["bare"]))
+            no_metrics_ratio = statistics.median(p / b for p, b in zip(results["no_metrics"], results["bare"]))
             for name, values in results.items():
                 print(f"batch {batch:>3} {name:9s} per-step ms: median {medians[name]:.3f}  "
                       f"(rounds: {', '.join(f'{v:.3f}' for v in values)})")
             outside_median = statistics.median(outside)
             print(f"batch {batch:>3} profiler/bare {ratio:.3f} (goal <= 1.03; per-round ratios "
                   f"{ratios[0]:.3f} .. {ratios[-1]:.3f}); time outside the timed steps "
-                  f"{outside_median:.2%} of theirs (median); CPU time profiler/bare {cpu_ratio:.3f}")
+                  f"{outside_median:.2%} of theirs (median); CPU time profiler/bare {cpu_ratio:.3f}; "
+                  f"without the metrics sampler {no_metrics_ratio:.3f}")
             figures[f"batch_{batch}"] = {"bare_ms_per_step": medians["bare"],
                                          "profiler_ms_per_step": medians["profiler"],
                                          "profiler_over_bare_ratio": ratio,
                                          "ratio_min": ratios[0], "ratio_max": ratios[-1],
                                          "outside_steps_fraction": outside_median,
-                                         "cpu_time_ratio": cpu_ratio}
+                                         "cpu_time_ratio": cpu_ratio,
+                                         "no_metrics_ms_per_step": medians["no_metrics"],
+                                         "no_metrics_over_bare_ratio": no_metrics_ratio}
     print(json.dumps(figures))
 
 
