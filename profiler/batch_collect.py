@@ -53,8 +53,8 @@ from typing import Any
 from profiler.backends.base import Backend
 from profiler.batch_loop import STOP_CANCELLED, StepRecords, run_batch_generation
 from profiler.clock import Clock
-from profiler.collect import Collector, RunObserver, RunSettings, SessionOutcome, check_prompts
-from profiler.errors import BackendError, InputError, StoreError
+from profiler.collect import Collector, RunObserver, RunSettings, SessionOutcome, check_prompts, ended_by
+from profiler.errors import BackendError, InputError, StoreError, first_line
 from profiler.gc_watch import GcWatch
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, percentile
 from profiler.store import SessionStore
@@ -228,8 +228,8 @@ class BatchCollector:
         except (KeyboardInterrupt, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001 - inductor/dynamo raise many kinds; the user needs one line
-            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise BackendError(f"torch.compile failed on {self.backend.info.device} ({type(exc).__name__}: {text}); "
+            raise BackendError(f"torch.compile failed on {self.backend.info.device} ({type(exc).__name__}: "
+                               f"{first_line(exc, 300)}); "
                                "run without --compile") from None
         return (time.perf_counter_ns() - started) / 1e6
 
@@ -299,11 +299,9 @@ class BatchCollector:
                 self._measured_tokens += sum(outcome.tokens for outcome in outcomes)
                 self._measured_batches += 1
         except BaseException as exc:
-            interrupted = self.cancel.is_set() or isinstance(exc, KeyboardInterrupt)
-            error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+            status, error = ended_by(exc, self.cancel)
             for outcome in outcomes:
-                outcome.status = INTERRUPTED if interrupted else FAILED
-                outcome.error = error
+                outcome.status, outcome.error = status, error
             raise
         finally:
             if sampler:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from profiler.backends.base import Backend, SamplingSettings
 from profiler.clock import Clock, PerfClock
 from profiler.decode_loop import STOP_CANCELLED, run_generation
-from profiler.errors import InputError, StoreError
+from profiler.errors import InputError, StoreError, first_line
 from profiler.flag_checks import check_finite, check_seed
 from profiler.gc_watch import GcWatch
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
@@ -79,6 +79,13 @@ def check_prompts(prompts: list[str]) -> None:
     for number, prompt in enumerate(prompts, 1):
         if not prompt.strip():
             raise InputError("empty prompt" if len(prompts) == 1 else f"prompt {number} is empty")
+
+
+def ended_by(exc: BaseException, cancel: threading.Event) -> tuple[str, str]:
+    """The status and one-line error of a session an exception ended. A cancel that surfaced as an
+    error (e.g. the terminal vanished mid-print) is still an interrupt."""
+    interrupted = cancel.is_set() or isinstance(exc, KeyboardInterrupt)
+    return (INTERRUPTED if interrupted else FAILED), first_line(exc)
 
 
 class Collector:
@@ -172,10 +179,7 @@ class Collector:
                 cancel=self.cancel, gc_watch=gc_watch, on_token=on_token)
             outcome.status = INTERRUPTED if outcome.stop_reason == STOP_CANCELLED else FINISHED
         except BaseException as exc:
-            # a cancel that surfaced as an error (e.g. the terminal vanished mid-print) is still an interrupt
-            interrupted = self.cancel.is_set() or isinstance(exc, KeyboardInterrupt)
-            outcome.status = INTERRUPTED if interrupted else FAILED
-            outcome.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+            outcome.status, outcome.error = ended_by(exc, self.cancel)
             raise
         finally:
             if sampler:

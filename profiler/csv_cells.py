@@ -25,6 +25,10 @@ from profiler.store.schema import SQLITE_MAX_INTEGER
 TRUE_WORDS, FALSE_WORDS = {"true", "1", "yes"}, {"false", "0", "no", ""}
 
 
+def _amount_problem(value: float) -> str | None:
+    return None if math.isfinite(value) and value >= 0 else "it must be a finite number, not negative"
+
+
 class CellReader:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -81,20 +85,14 @@ class CellReader:
         return value
 
     def duration(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
-        text = self.present_text(record, column, line, default)
-        if text is None:
-            return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise self.fail(line, f"{column} is {text!r}, not a number") from None
-        problem = duration_problem(value)
-        if problem:
-            raise self.fail(line, f"{column} is {text.strip()}; {problem}")
-        return value
+        return self._number(record, column, line, default, duration_problem)
 
     def amount(self, record, column, line, *, default: Any = _REQUIRED) -> Any:
         """A finite, non-negative number (a size in MB)."""
+        return self._number(record, column, line, default, _amount_problem)
+
+    def _number(self, record, column, line, default: Any, problem_of) -> Any:
+        """The cell as a float that `problem_of` finds nothing wrong with (it returns why not, or None)."""
         text = self.present_text(record, column, line, default)
         if text is None:
             return default
@@ -102,8 +100,9 @@ class CellReader:
             value = float(text)
         except ValueError:
             raise self.fail(line, f"{column} is {text!r}, not a number") from None
-        if not math.isfinite(value) or value < 0:
-            raise self.fail(line, f"{column} is {text.strip()}; it must be a finite number, not negative")
+        problem = problem_of(value)
+        if problem:
+            raise self.fail(line, f"{column} is {text.strip()}; {problem}")
         return value
 
     def boolean(self, record, column, line) -> bool:

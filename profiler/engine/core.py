@@ -15,12 +15,8 @@ from typing import Any, Callable
 from profiler.collect import Collector, RunObserver, SessionOutcome, check_prompts
 from profiler.engine.events import EventStream
 from profiler.engine.protocol import DETACH_POLICIES, DETACH_STOP, settings_from_dict
-from profiler.errors import ProfilerError
-from profiler.records import SessionMeta, TokenRecord
-
-
-def first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:500]
+from profiler.errors import ProfilerError, first_line
+from profiler.records import SessionMeta
 
 
 class _StreamObserver(RunObserver):

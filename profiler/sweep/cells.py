@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 
 from profiler.collect import RunObserver, RunSettings
+from profiler.errors import first_line
 from profiler.store import SessionStore
 from profiler.store.sweeps import DONE, FAILED, INTERRUPTED, SKIPPED, SweepStore
 from profiler.sweep.grid import Cell
@@ -48,7 +49,7 @@ def run_local_cell(backend, store: SessionStore, sweeps: SweepStore, sweep_id: s
         return CellOutcome(SKIPPED, f"out of memory at batch {cell.batch}")
     except Exception as exc:
         if _is_out_of_memory(exc):
-            return CellOutcome(SKIPPED, f"out of memory at batch {cell.batch}: {_first_line(exc)}")
+            return CellOutcome(SKIPPED, f"out of memory at batch {cell.batch}: {first_line(exc, 300)}")
         raise
     status = {"finished": DONE, "interrupted": INTERRUPTED}.get(run.status, FAILED)
     return CellOutcome(status, None if status == DONE else run.status, run.run_id)
@@ -109,10 +110,6 @@ def run_remote_cell(options, store: SessionStore, sweeps: SweepStore, sweep_id: 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 __all__ = ["CellOutcome", "cell_settings", "run_local_cell", "run_remote_cell"]

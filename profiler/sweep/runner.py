@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from profiler.collect import RunObserver
-from profiler.errors import BackendError, InputError, StoreError
+from profiler.errors import BackendError, InputError, StoreError, first_line
 from profiler.store import SessionStore
 from profiler.store.sweeps import (DONE, FAILED, INTERRUPTED, PENDING, SKIPPED, SWEEP_FINISHED, CellRow,
                                    SweepStore)
@@ -94,7 +94,7 @@ class SweepRunner:
             if current is not None:
                 interrupted = isinstance(exc, KeyboardInterrupt) or self.cancel.is_set()
                 self._end_quietly(current, INTERRUPTED if interrupted else FAILED,
-                                  "interrupted" if interrupted else _first_line(exc))
+                                  "interrupted" if interrupted else first_line(exc, 300))
             self._end_sweep_quietly(INTERRUPTED)
             raise
         finally:
@@ -126,7 +126,7 @@ class SweepRunner:
         try:
             backend = self._backend_for(options)
         except (BackendError, MemoryError) as exc:
-            return CellOutcome(SKIPPED, f"can't load: {_first_line(exc)}")
+            return CellOutcome(SKIPPED, f"can't load: {first_line(exc, 300)}")
         peak = PeakMemory(backend.torch, backend.is_cuda)
         return self._guarded(row, lambda: run_local_cell(
             backend, self.store, self.sweeps, self.sweep_id, cell, settings, self.spec.prompts, cancel=self.cancel,
@@ -142,9 +142,9 @@ class SweepRunner:
         except (StoreError, KeyboardInterrupt):
             raise
         except (BackendError, InputError) as exc:
-            return CellOutcome(SKIPPED if isinstance(exc, BackendError) else FAILED, _first_line(exc))
+            return CellOutcome(SKIPPED if isinstance(exc, BackendError) else FAILED, first_line(exc, 300))
         except Exception as exc:  # one cell's bug or a library's refusal: the other cells still run
-            return CellOutcome(FAILED, f"{type(exc).__name__}: {_first_line(exc)}")
+            return CellOutcome(FAILED, f"{type(exc).__name__}: {first_line(exc, 300)}")
         finally:
             self.in_cell = False
         if peak and peak.cell_only and outcome.run_id:
@@ -200,10 +200,6 @@ def _describe(options: Any) -> str:
     fields = dataclasses.asdict(options)
     shown = {k: v for k, v in fields.items() if k in ("dtype", "quant", "attn", "cache", "compile")}
     return ", ".join(f"{k} {v}" for k, v in shown.items())
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 __all__ = ["PENDING", "SweepObserver", "SweepRunner", "create_sweep"]

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, first_line
 from tui.compare_view import (LoadedComparison, comparison_tables, different_models_line, load_comparison,
                               models_of, notes, side_label, sides_of_marked)
 from tui.screens.dialogs import ConfirmScreen
@@ -107,7 +107,7 @@ class CompareScreen(Screen[None]):
         # an unexpected failure (a damaged store) is a line on this screen, never a crash
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            self._show_error((str(error).strip().splitlines() or [type(error).__name__])[0])
+            self._show_error(first_line(error, None))
 
     def _show_error(self, error: str) -> None:
         self.query_one("#compare-verdict", Static).update(Text(f"can't compare: {error}", style="bold red"))

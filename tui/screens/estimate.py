@@ -21,7 +21,7 @@ from model.estimate_report import format_estimate
 from model.hardware import CPU_NAME, list_gpus
 from model.roofline import DTYPE_BYTES, QUANTS
 from profiler.architectures import list_architectures
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, first_line
 
 DEFAULT_MODEL = "mistral-7b-v0.3"
 DEFAULT_GPU = "H100"
@@ -106,7 +106,7 @@ class EstimateScreen(ModalScreen[None]):
             model, gpu = options.pop("model"), options.pop("gpu")
             result = estimate_from_names(model, gpu=gpu, **options)
         except (ValueError, ProfilerError) as exc:
-            self.error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            self.error = first_line(exc, None)
             self.last_estimate = None
             self.query_one("#estimate-error", Static).update(Text(self.error, style="bold red"))
             self.query_one("#estimate-figures").add_class("-stale")

@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
-from profiler.errors import ProfilerError
+from profiler.errors import ProfilerError, first_line
 from profiler.flag_checks import without_flags
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
@@ -212,7 +212,7 @@ class MainScreen(SessionActions, Screen):
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
-        line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        line = first_line(error, None)
         self.query_one(PredictionPanel).show_message(f"fit failed: {line}")
 
     def _redraw_live(self, force: bool = False) -> None:
