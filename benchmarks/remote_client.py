@@ -13,6 +13,9 @@ the three ways interleaved over --rounds rounds.
 
   gap error: |client gap - server gap| between consecutive content chunks of a stream (ms; goal
              p50 <= 0.2, p99 <= 1 up to 32 streams)
+  merged gaps: gaps touching a chunk that one read delivered together with the stream's next chunk (the
+             same stamp: the client was more than one interval behind on that socket, so the kernel had
+             merged the two packets, keeping the later one's stamp); unmerged gap error: the rest's error
   clean gap error: the same over gaps whose two chunks each left the server within 0.5 ms of its
              stamp (the server wasn't descheduled between stamping and writing): the client's own part
   server write delay: stamp -> write returned, in the server (how late its bytes can leave after the stamp)
@@ -184,7 +187,7 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
     waited = [(end - start) / 1e6 / wall if start is not None and end is not None else None
               for start, end in zip(waits, [run_queue_wait_ns(*thread) for thread in threads])]
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    errors, clean, jitter, write_delay = [], [], [], []
+    errors, clean, jitter, write_delay, unmerged = [], [], [], [], []
     tokens, sources = report.summary["tokens"], report.summary["token_sources"]
     conn = store._connection()
     for session_id in run_sessions(conn, report.run_id):
@@ -193,18 +196,22 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
         # chunk i's write returned at stamps[i + 1][1]; the closing chunk only carries that
         delays = [(after - before) / 1e6 for (before, _), (_, after) in zip(stamps, stamps[1:])]
         write_delay += delays
+        arrival = [c["arrival_ms"] for c in rows]  # the closing chunk's too: is the last timed one merged?
         rows, sent = rows[:-1], [before for before, _ in stamps[:-1]]
         for i, (previous, current) in enumerate(zip(rows, rows[1:])):
             client_gap = current["arrival_ms"] - previous["arrival_ms"]
             server_gap = (sent[i + 1] - sent[i]) / 1e6
             error = abs(client_gap - server_gap)
             errors.append(error)
+            # one read delivered a chunk and the next (the kernel merged them: same stamp) -> both gaps it touches
+            if arrival[i] != arrival[i + 1] and arrival[i + 1] != arrival[i + 2]:
+                unmerged.append(error)
             if delays[i] <= CLEAN_MS and delays[i + 1] <= CLEAN_MS:
                 clean.append(error)
             jitter.append(server_gap - interval_ms)
     store.close()
     expected_tokens = concurrency * (chunks + (chunks // MULTI_EVERY) * (MULTI_TOKENS - 1))
-    return {"errors": errors, "clean": clean, "jitter": jitter, "write_delay": write_delay, "tokens": tokens,
+    return {"errors": errors, "clean": clean, "unmerged": unmerged, "jitter": jitter, "write_delay": write_delay, "tokens": tokens,
             "cpu_s": cpu_s, "sources": sources, "tokens_ok": tokens == expected_tokens,
             "client_wait": [waited[0]] if waited[0] is not None else [],
             "server_wait": [waited[1]] if waited[1] is not None else []}
@@ -223,7 +230,7 @@ def main() -> None:
         return
     levels = [int(x) for x in args.levels.split(",")]
     process, url = start_server(args.chunks, args.interval_ms)
-    keys = ("errors", "clean", "jitter", "write_delay", "client_wait", "server_wait", "one_way")
+    keys = ("errors", "clean", "unmerged", "jitter", "write_delay", "client_wait", "server_wait", "one_way")
     pooled = {(level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "tokens_ok": True,
                                "sources": set()} for level in levels for stamp in STAMPS}
     try:
@@ -253,6 +260,9 @@ def main() -> None:
     figures: dict = {}
     for (level, stamp), entry in pooled.items():
         f = {**tails(entry["errors"], "gap_error"), **tails(entry["clean"], "clean_gap_error"),
+             **tails(entry["unmerged"], "unmerged_gap_error"),
+             "merged_gaps_pct": round(100 * (1 - len(entry["unmerged"]) / len(entry["errors"])), 2)
+             if entry["errors"] else None,
              **tails(entry["write_delay"], "server_write_delay"),
              "server_jitter_p50_ms": round(percentile(entry["jitter"], 50), 4),
              "server_jitter_p99_ms": round(percentile(entry["jitter"], 99), 4),
@@ -267,7 +277,8 @@ def main() -> None:
         figures.setdefault(stamp, {})[str(level)] = f
         print(f"{level:>4} streams, stamp at {stamp:<13}: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 "
               f"{f['gap_error_p95_ms']:.3f} / p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; clean gaps "
-              f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; server "
+              f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; "
+              f"{f['merged_gaps_pct']}% of gaps touch a merged read, the rest p99 {f['unmerged_gap_error_p99_ms']} ms; server "
               f"write delay p99 {f['server_write_delay_p99_ms']} ms; jitter p50 {f['server_jitter_p50_ms']:.3f} ms; "
               f"one-way p50 {f['one_way_late_p50_ms']} p99 {f['one_way_late_p99_ms']} min {f['one_way_min_ms']} ms, "
               f"early {f['one_way_early']}/{len(entry['one_way'])}; "

@@ -18,7 +18,7 @@ from profiler.remote.errors import STALL, STREAM, RemoteError, describe_client_e
 from profiler.remote.events import NdjsonParser, SseParser
 from profiler.remote.options import RemoteOptions
 from profiler.remote.requests import request_headers, request_url
-from profiler.remote.stamping import ArrivalMap, stamping_connector
+from profiler.remote.stamping import ArrivalMap, read_as_it_arrives, stamping_connector, stop_reading
 
 perf_counter_ns = time.perf_counter_ns
 
@@ -117,11 +117,23 @@ class RemoteClient:
                         chunks.append(chunk)
                         on_chunk(chunk, sent_ns, facts)
 
-                async for data in response.content.iter_any():
-                    read_ns = perf_counter_ns()
-                    if arrivals is None:
+                def on_data(data: bytes, read_ns: int) -> None:
+                    nonlocal arrivals
+                    if arrivals is None:  # once the connection has stamped this body's first read
                         arrivals = ArrivalMap(response)
                     handle(parser.feed(data), read_ns)
+
+                body = response.content
+                if read_as_it_arrives(response, on_data):
+                    try:
+                        if body.exception() is None:
+                            await body.wait_eof()
+                        on_data(body.read_nowait(-1), perf_counter_ns())  # raises what on_data raised
+                    finally:
+                        stop_reading(response)
+                else:
+                    async for data in body.iter_any():
+                        on_data(data, perf_counter_ns())
                 if arrivals is None:
                     arrivals = ArrivalMap(response)
                 handle(parser.finish(), perf_counter_ns())

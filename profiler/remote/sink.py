@@ -5,6 +5,13 @@ the fsyncs they imply) happen on this thread. The thread polls the deque every P
 being woken per message: a wake-up per chunk cost ~40 us of GIL hand-over on the loop (measured
 with cProfile at 32 streams). Chunks are committed every FLUSH_EVERY_S while streams run, so a
 killed process leaves every chunk that arrived more than that long before.
+
+Everything per chunk is deferred to that flush: a chunk's message only appends its row. The
+provisional tokens are derived from the rows at the flush and committed with them, every
+session's in ONE transaction. Deriving per chunk (and committing each session's tokens on its own
+connection) held the GIL the event loop needs for its reads: at 32 streams, 5 ms apart, the loop
+then fell behind, the kernel merged a stream's queued chunks into one packet with the later
+stamp, and gap error p99 went from 0.1 ms to 5-6 ms (benchmarks/remote_client.py).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from profiler.store import SessionStore
 from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
     write_in_transaction
 from profiler.store.connection import open_connection
+from profiler.store.session_rows import TOKEN_INSERT, token_row
 from profiler.store.writer import FLUSH_EVERY_S
 
 POLL_S = 0.05
@@ -32,6 +40,9 @@ class _Open:
     writer: Any
     remote: dict[str, Any]
     chunks: list[tuple] = field(default_factory=list)
+    """Chunk rows not yet committed."""
+    unwritten: list[tuple] = field(default_factory=list)
+    """(row, prompt_tokens, wall_at_sent) of chunks whose provisional tokens aren't derived yet."""
     deriver: TokenDeriver | None = None
     live: bool = True
     """Every content chunk so far carried its own token count, so tokens can be written as they come."""
@@ -134,7 +145,8 @@ class StoreSink:
             _, key, row, prompt_tokens, wall_at_sent = message
             entry = self._open[key]
             entry.chunks.append((entry.writer.session_id, *row))
-            self._live_tokens(entry, row, prompt_tokens, wall_at_sent)
+            if entry.live:
+                entry.unwritten.append((row, prompt_tokens, wall_at_sent))
             if self.observer is not None:
                 self._show(entry, row, prompt_tokens, wall_at_sent)
         elif kind == "end":
@@ -143,21 +155,25 @@ class StoreSink:
         elif kind == "run_end":
             end_run(self._connection(), message[1], message[2])
 
-    def _live_tokens(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
-        """Tokens of chunks that say how many they hold reach the store while the stream runs. They are
-        provisional: when the stream ends they are replaced by the final count (which may need the
-        whole text), so a killed process still leaves tokens, and a finished one the right ones."""
-        _n, arrival_ms, _gap, tokens, content, text, gcs = row
-        if not content or not entry.live:
-            return
-        if tokens is None:
-            entry.live = False
-            return
-        if entry.deriver is None:
-            entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
-        for record in entry.deriver.add(arrival_ms, tokens, text, bool(content), gcs):
-            entry.writer.add_token(record)
-            entry.live_tokens += 1
+    def _live_token_rows(self, entry: _Open) -> list[tuple]:
+        """Token rows of the chunks that arrived since the last flush, while every chunk so far said how
+        many tokens it holds. They are provisional: when the stream ends they are replaced by the final
+        count (which may need the whole text), so a killed process still leaves tokens, and a finished
+        one the right ones."""
+        rows: list[tuple] = []
+        session_id = entry.writer.session_id
+        for (_n, arrival_ms, _gap, tokens, content, text, gcs), prompt_tokens, wall_at_sent in entry.unwritten:
+            if not content:
+                continue
+            if tokens is None:
+                entry.live = False
+                break
+            if entry.deriver is None:
+                entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
+            rows += [token_row(session_id, record) for record in entry.deriver.add(arrival_ms, tokens, text, True, gcs)]
+        entry.unwritten = []
+        entry.live_tokens += len(rows)
+        return rows
 
     def _show(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
         _n, arrival_ms, _gap, tokens, content, text, gcs = row
@@ -179,24 +195,23 @@ class StoreSink:
             self.observer = None
 
     def _flush_all(self) -> None:
-        rows = [row for entry in self._open.values() for row in entry.chunks]
-        if rows:
-            write_in_transaction(self._connection(), [(CHUNK_INSERT, rows)])
-            for entry in self._open.values():
-                entry.chunks = []
+        """Every open stream's new chunk rows and provisional tokens, in one transaction."""
+        chunks = [row for entry in self._open.values() for row in entry.chunks]
+        tokens = [row for entry in self._open.values() for row in self._live_token_rows(entry)]
+        if chunks or tokens:
+            write_in_transaction(self._connection(), [(CHUNK_INSERT, chunks), (TOKEN_INSERT, tokens)])
         for entry in self._open.values():
-            if entry.live_tokens:
-                entry.writer.flush()
+            entry.chunks = []
 
     def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None,
                 stop_reason: str | None = None) -> None:
         entry = self._open.pop(key)
         session_id = entry.writer.session_id
         tokens, remote, updates = finalize() if finalize else (None, {}, {})
-        statements = [(CHUNK_INSERT, entry.chunks),
+        live = self._live_token_rows(entry) if tokens is None else []  # no final count: the provisional ones stay
+        statements = [(CHUNK_INSERT, entry.chunks), (TOKEN_INSERT, live),
                       (REMOTE_INSERT, [remote_row({**entry.remote, **remote, "session_id": session_id})])]
-        if entry.live_tokens and tokens is not None:
-            entry.writer.flush()  # the provisional tokens are on disk: replace them with the final ones
+        if entry.live_tokens and tokens is not None:  # provisional tokens on disk: the final ones replace them
             statements.append(("DELETE FROM tokens WHERE session_id=?", [(session_id,)]))
         if updates:
             columns = sorted(updates)

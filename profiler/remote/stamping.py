@@ -34,7 +34,7 @@ import socket
 import struct
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 perf_counter_ns = time.perf_counter_ns
 time_ns = time.time_ns
@@ -44,6 +44,8 @@ STAMP_AT = "kernel"
 measure the three on the same machine in one run."""
 SO_TIMESTAMPNS = 35
 """Linux's value (socket doesn't export the name): SCM_TIMESTAMPNS ancillary data has it too."""
+READ_SIZE = 65536
+"""Most bytes one read takes (a stream's backlog beyond it is read on the next loop turn)."""
 _TIMESPEC = struct.Struct("@ll")
 _ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size) if hasattr(socket, "CMSG_SPACE") else 0
 
@@ -60,7 +62,9 @@ class KernelStampedSocket:
         """CLOCK_REALTIME ns of the last packet the latest read consumed; 0 when the kernel gave none."""
 
     def recv(self, size: int) -> bytes:
-        data, ancillary, _flags, _address = self._sock.recvmsg(size, _ANCILLARY_SPACE)
+        # asyncio asks for 256 KiB a read; allocating that much for a ~300-byte SSE event took 18-22 us
+        # a read against 4 us at 64 KiB (measured, Linux/glibc): at 32 streams, a fifth of the loop's time
+        data, ancillary, _flags, _address = self._sock.recvmsg(min(size, READ_SIZE), _ANCILLARY_SPACE)
         self._keep_stamp(ancillary)
         return data
 
@@ -140,6 +144,8 @@ def stamping_connector(**kwargs: Any):
             self.stamps: list[tuple[int, int]] = []
             """(perf_counter_ns, body bytes received by then) for the current response."""
             self.kernel: KernelStampedSocket | None = None
+            self.reader: tuple[Any, Callable[[int], None]] | None = None
+            """(payload, read) set by `read_as_it_arrives`: that payload's bytes are read in data_received."""
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -149,16 +155,60 @@ def stamping_connector(**kwargs: Any):
             now = read_stamp(self._loop, self.kernel)
             super().data_received(data)
             payload = self._payload
-            if payload is None:
+            if payload is None or not data:  # b"": aiohttp resuming its own parser, not a read
                 return
             if payload is not self.stamped_payload:  # a new response on this connection
                 self.stamped_payload, self.stamps = payload, []
             self.stamps.append((now, payload.total_bytes))
+            reader = self.reader
+            if reader is not None and reader[0] is payload:
+                reader[1](now)
 
     connector = aiohttp.TCPConnector(**kwargs)
     if hasattr(connector, "_factory"):
         connector._factory = functools.partial(StampingHandler, loop=connector._loop)
     return connector
+
+
+def read_as_it_arrives(response: Any, on_data: Callable[[bytes, int], None]) -> bool:
+    """Hand each read of the response's body to on_data(bytes, read_ns) inside the connection's
+    data_received, instead of waking the reading coroutine per read.
+
+    At 32 streams a chunk every 5 ms, the wake-up (a future, a task step, aiohttp's iterator) cost the
+    loop about a third of its time per chunk; a loop that falls 5 ms behind lets the kernel merge a
+    stream's queued chunks into one stamp (benchmarks/remote_client.py). An exception from on_data
+    ends the body with it (the reader's wait_eof() raises it). Returns False where the connection
+    isn't a stamping one (then read with iter_any()); call `stop_reading` when done.
+    """
+    protocol = getattr(getattr(response, "connection", None), "protocol", None)
+    if not hasattr(protocol, "reader"):
+        return False
+    payload = response.content
+    reading = [False]
+
+    def read(read_ns: int) -> None:
+        if reading[0]:
+            return  # aiohttp's read_nowait can resume its parser, which calls data_received again
+        reading[0] = True
+        try:
+            while data := payload.read_nowait(-1):
+                on_data(data, read_ns)
+        except Exception as exc:  # noqa: BLE001 - handed to the coroutine waiting on the body
+            protocol.reader = None
+            payload.set_exception(exc)
+        finally:
+            reading[0] = False
+
+    protocol.reader = (payload, read)
+    read(perf_counter_ns())  # what arrived before this was set up
+    return True
+
+
+def stop_reading(response: Any) -> None:
+    """Undo `read_as_it_arrives` (the connection goes back to the pool)."""
+    protocol = getattr(getattr(response, "connection", None), "protocol", None)
+    if getattr(protocol, "reader", None) is not None and protocol.reader[0] is response.content:
+        protocol.reader = None
 
 
 class ArrivalMap:
