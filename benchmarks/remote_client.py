@@ -6,7 +6,7 @@ usage (continuous_usage_stats) on every chunk, and in each chunk's text the serv
 perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both processes),
 plus when the previous chunk's write returned. The reference is what the server stamped, never
 the nominal schedule (a Python server on a busy 2-core box slips its schedule by milliseconds).
-The real client (profiler.remote: aiohttp, the sink thread, the store) runs 1, 8, 32 and 128
+The real client (profiler.remote: aiohttp, the store sink and its writer process) runs 1, 8, 32 and 128
 concurrent streams, stamping each read three ways -- the kernel's receive stamp (the client's
 way), the event loop's select() time, and data_received's time (the way before) -- the levels and
 the three ways interleaved over --rounds rounds.
@@ -20,7 +20,7 @@ the three ways interleaved over --rounds rounds.
              stamp (the server wasn't descheduled between stamping and writing): the client's own part
   server write delay: stamp -> write returned, in the server (how late its bytes can leave after the stamp)
   server jitter: server gap - the schedule (how far the test server itself drifted; not the client's)
-  cpu per token: the client process's user+system CPU time / tokens (sink thread and SQLite included)
+  cpu per token: the client's user+system CPU time / tokens (its store writer process included)
   one-way: client stamp - server stamp of each chunk (one clock): how late the stamp is, wire
              and the server's own kernel send queue included; `early` counts stamps BEFORE the server
              sent (impossible: a stamp that claims bytes came before they did). Measured with the
@@ -180,13 +180,13 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
     threads = ((os.getpid(), threading.get_native_id()), (server_pid, server_pid))
     waits = [run_queue_wait_ns(*thread) for thread in threads]
     wall = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    before = _cpu_s()
     report = backend.run(store, settings, ["bench"])
-    after = resource.getrusage(resource.RUSAGE_SELF)
+    after = _cpu_s()
     wall = time.perf_counter() - wall
     waited = [(end - start) / 1e6 / wall if start is not None and end is not None else None
               for start, end in zip(waits, [run_queue_wait_ns(*thread) for thread in threads])]
-    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu_s = after - before
     errors, clean, jitter, write_delay, unmerged = [], [], [], [], []
     tokens, sources = report.summary["tokens"], report.summary["token_sources"]
     conn = store._connection()
@@ -287,6 +287,12 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"benchmark": "remote_client", "interval_ms": args.interval_ms, "chunks_per_stream": args.chunks,
                       "rounds": args.rounds, "cpus": os.cpu_count(), "load_average_1m": load, "stamps": figures}))
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and its ended children (the run's store writer process)."""
+    return sum(usage.ru_utime + usage.ru_stime
+               for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
 def _mean(values: list[float]) -> float | None:

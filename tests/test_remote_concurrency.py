@@ -110,6 +110,62 @@ def test_sigkill_mid_stream_leaves_the_tokens_that_arrived(tmp_path):
     assert tokens[0]["phase"] == "prefill" and {t["phase"] for t in tokens[1:]} == {"decode"}
 
 
+def test_the_store_writer_process_ends_the_sessions_of_a_killed_run_itself(tmp_path):
+    """The run's store writer is a process of its own (profiler/remote/store_writer.py). When the run is
+    SIGKILLed, the writer's pipe closes and it ends every open stream's session as interrupted, with its
+    tokens, before anyone opens the store; the sessions name the run's process as theirs, not the writer."""
+    import psutil
+
+    with ServerThread(streaming_app(2000, 0.01)) as server:
+        process = subprocess.Popen([sys.executable, "-m", "tui", "collect", "hi", "--server", server.url, "--warmup",
+                                    "0", "--max-new-tokens", "2000", "--concurrency", "2", "--num-requests", "2"],
+                                   cwd=REPO_ROOT, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        db = store_path(tmp_path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                if read_only_query(db, "SELECT COUNT(DISTINCT session_id) FROM tokens")[0][0] == 2:
+                    break
+            except Exception:  # noqa: BLE001 - the store may not exist yet
+                continue
+        writers = [child for child in psutil.Process(process.pid).children()
+                   if "profiler.remote.store_writer" in " ".join(child.cmdline())]
+        assert len(writers) == 1
+        process.kill()
+        process.wait(30)
+        _gone, alive = psutil.wait_procs(writers, timeout=30)
+        assert not alive
+    rows = read_only_query(db, "SELECT status, error, pid, tokens, id FROM sessions")
+    assert len(rows) == 2
+    for status, error, pid, tokens, session_id in rows:
+        assert (status, error, pid) == ("interrupted", "the run's process ended before this stream did", process.pid)
+        stored = read_only_query(db, "SELECT COUNT(*) FROM tokens WHERE session_id=?", (session_id,))[0][0]
+        assert tokens == stored > 0
+
+
+def test_a_store_the_writer_process_cannot_write_is_one_line(tmp_path):
+    """An error in the writer process (here a trigger refusing chunk rows, as a full disk would) comes
+    back to the run and out of the CLI as one line, non-zero, no traceback."""
+    import sqlite3
+
+    from profiler.store import SessionStore
+
+    SessionStore(tmp_path).close()
+    conn = sqlite3.connect(store_path(tmp_path))
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON chunks BEGIN SELECT RAISE(ABORT, 'no room for chunks'); END")
+    conn.commit()
+    conn.close()
+    with ServerThread(streaming_app(40, 0.01)) as server:
+        result = run_cli("collect", "hi", "--server", server.url, "--warmup", "0", "--max-new-tokens", "40",
+                         data_dir=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "no room for chunks" in line]
+    assert len(lines) == 1 and lines[0].count("can't write the session store") == 1, result.stderr
+
+
 def test_two_remote_runs_and_every_command_in_loops_share_one_store(tmp_path):
     """The remote writer (its own thread and connection per run) beside another remote run and the
     `sessions`/`show`/`export`/`import`/`delete` loops of the store stress test: nothing lost."""

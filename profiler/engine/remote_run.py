@@ -18,7 +18,7 @@ from profiler.remote.observer import RemoteObserver
 
 
 class RemoteStreamObserver(RemoteObserver):
-    """The sink's hooks (on its thread, never the stamping loop), turned into engine events."""
+    """The sink's hooks (on its receiver thread, never the stamping loop), turned into engine events."""
 
     def __init__(self, events: EventStream, max_new_tokens: int, concurrency: int) -> None:
         self.events = events

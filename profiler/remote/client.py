@@ -1,7 +1,7 @@
 """One streamed request on aiohttp, each event stamped with perf_counter_ns() as its bytes are read.
 
 Only stamping, parsing and queueing happen on the event loop: counting tokens, deriving
-latencies and writing the store run on the sink's thread (sink.py).
+latencies happen on the sink's shipper thread, writing the store in its writer process (sink.py).
 """
 
 from __future__ import annotations

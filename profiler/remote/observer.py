@@ -1,6 +1,6 @@
 """What a view of a remote run is told (the app's engine turns it into events), and when.
 
-Every hook runs on the store sink's thread, never on the event loop that stamps arrivals, so a
+Every hook runs on the store sink's receiver thread, never on the event loop that stamps arrivals, so a
 view costs the stamps nothing. `token` gives provisional records as chunks arrive: a chunk whose
 token count the server doesn't give counts one until the stream ends, when `tokens_final` gives
 what was stored (counted from the whole text, maybe with a local tokenizer). Concurrent streams

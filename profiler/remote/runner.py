@@ -1,8 +1,8 @@
 """Runs a remote profile: warm-up requests, then a closed loop of N streams or Poisson arrivals.
 
 Every request is its own session (grouped by run id). GC is collected and frozen after warm-up,
-the GIL switch interval is shortened while streams run (so the sink thread can't hold the loop
-off for the default 5 ms), and each request's client-side queueing time is recorded.
+the GIL switch interval is shortened while streams run (so the sink's shipper and receiver
+threads can't hold the loop off for the default 5 ms), and each request's client-side queueing time is recorded.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class RemoteRun:
         self.settings = settings
         self.cancel = cancel or threading.Event()
         self.observer = observer
-        """A `RemoteObserver` (the app's engine), called on the sink's thread, never on the event loop."""
+        """A `RemoteObserver` (the app's engine), called on the sink's receiver thread, never on the event loop."""
         self.run_id = str(uuid.uuid4())
         self.abort: str | None = None
         """The first connect/HTTP error: every later request would fail the same way, so none is sent."""
@@ -101,8 +101,10 @@ class RemoteRun:
             sys.setswitchinterval(switch)
             self.sink.close()
             self.in_session = False
-        if self.sink.error is not None:
-            raise StoreError(f"can't write the session store {self.store.path}: {self.sink.error}")
+        error = self.sink.error
+        if error is not None:  # the writer's own StoreError lines already name the store
+            raise StoreError(error if str(self.store.path) in error else
+                             f"can't write the session store {self.store.path}: {error}")
         report = self._report()
         if self.abort:
             raise BackendError(self.abort)
@@ -223,7 +225,7 @@ class RemoteRun:
         tokenizer = self.backend.tokenizer
         wall_now, perf_now = time.time(), time.perf_counter_ns()
 
-        def finalize():  # runs on the sink's thread
+        def finalize():  # runs on the sink's shipper thread
             facts = result.facts
             counts, source = count_tokens(result.chunks, facts.server_tokens, tokenizer)
             input_tokens = facts.prompt_tokens

@@ -1,90 +1,93 @@
-"""The store writer for remote runs, on its own thread: the event loop only appends messages to a deque.
+"""A remote run's way to the store: the event loop appends messages to a deque, nothing more.
 
-Arrival stamps are taken on the event loop, so nothing slow may run there: SQLite commits (and
-the fsyncs they imply) happen on this thread. The thread polls the deque every POLL_S instead of
-being woken per message: a wake-up per chunk cost ~40 us of GIL hand-over on the loop (measured
-with cProfile at 32 streams). Chunks are committed every FLUSH_EVERY_S while streams run, so a
-killed process leaves every chunk that arrived more than that long before.
+A shipper thread takes the deque every POLL_S and sends it, as one pickled batch, to the store
+writer process (store_writer.py), which owns the SQLite writing. The loop is never woken or
+blocked by it: a wake-up per chunk cost ~40 us of GIL hand-over on the loop (measured with
+cProfile at 32 streams), and writing in this process held the GIL the loop needs for its reads.
 
-Everything per chunk is deferred to that flush: a chunk's message only appends its row. The
-provisional tokens are derived from the rows at the flush and committed with them, every
-session's in ONE transaction. Deriving per chunk (and committing each session's tokens on its own
-connection) held the GIL the event loop needs for its reads: at 32 streams, 5 ms apart, the loop
-then fell behind, the kernel merged a stream's queued chunks into one packet with the later
-stamp, and gap error p99 went from 0.1 ms to 5-6 ms (benchmarks/remote_client.py).
+When a stream ends, its tokens are counted here, on the shipper thread (maybe with a local
+tokenizer, which this process has), and the writer gets the records. An `observer` (a
+`RemoteObserver`: the app's engine) is called on the receiver thread with what the writer relays
+back, never on the loop: session_started, token (provisional, as chunks arrive), tokens_final
+(what was stored once the stream ended and its tokens were counted), session_ended.
 """
 
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
+import sys
 import threading
-import time
-from dataclasses import dataclass, field
+import uuid
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Callable
 
-from profiler.collect import SessionOutcome
+from profiler.errors import StoreError, first_line
 from profiler.records import SessionMeta, TokenRecord
-from profiler.remote.accounting import TokenDeriver
+from profiler.remote.store_writer import POLL_S
 from profiler.store import SessionStore
-from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
-    write_in_transaction
-from profiler.store.connection import open_connection
-from profiler.store.session_rows import TOKEN_INSERT, token_row
-from profiler.store.writer import FLUSH_EVERY_S
-
-POLL_S = 0.05
-
-
-@dataclass
-class _Open:
-    writer: Any
-    remote: dict[str, Any]
-    chunks: list[tuple] = field(default_factory=list)
-    """Chunk rows not yet committed."""
-    unwritten: list[tuple] = field(default_factory=list)
-    """(row, prompt_tokens, wall_at_sent) of chunks whose provisional tokens aren't derived yet."""
-    deriver: TokenDeriver | None = None
-    live: bool = True
-    """Every content chunk so far carried its own token count, so tokens can be written as they come."""
-    live_tokens: int = 0
-    warmup: bool = False
-    shown: TokenDeriver | None = None
-    """Provisional tokens for an observer (a live view): a chunk the server didn't count counts one."""
-
 
 Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
-"""Run on the sink's thread when a stream ends: (token records, remote_sessions values, session column
+"""Run on the shipper thread when a stream ends: (token records, remote_sessions values, session column
 updates). Counting tokens (maybe with a tokenizer) and deriving latencies stay off the event loop."""
+
+READY_TIMEOUT_S = 60
+CLOSE_TIMEOUT_S = 120
+"""How long close() waits for the writer to end the run's sessions (a store another process holds
+locked can make it wait) before giving up on it."""
 
 
 class StoreSink:
-    """Owns every SessionWriter of a run. Methods are called from the event loop and only enqueue.
-
-    An `observer` (a `RemoteObserver`: the app's engine) is called on this thread, never on the loop:
-    session_started, token (provisional, as chunks arrive), tokens_final (what was stored once the
-    stream ended and its tokens were counted), session_ended.
-    """
+    """The run's end of the writer process. Methods called from the event loop only enqueue."""
 
     def __init__(self, store: SessionStore, observer=None) -> None:
         self.store = store
         self.observer = observer
         self._queue: collections.deque = collections.deque()  # append/popleft are atomic: no lock, no wake-up
         self._stop = threading.Event()
-        self._open: dict[int, _Open] = {}
         self.session_ids: dict[int, str] = {}
-        """request key -> session id, filled in by the thread (read after close())."""
-        self._started = threading.Event()
-        self.error: BaseException | None = None
-        self._conn = None
-        self._thread = threading.Thread(target=self._run, name="tokenlat-remote-sink", daemon=True)
-        self._thread.start()
+        """request key -> session id, given when the stream begins."""
+        self.error: str | None = None
+        # a fresh interpreter (not fork: this process has threads; not multiprocessing's spawn, which
+        # re-imports the caller's __main__), talking over two pipes
+        inbox, to_writer = os.pipe()
+        from_writer, outbox = os.pipe()
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "profiler.remote.store_writer", str(store.path), str(os.getpid()), str(inbox),
+                 str(outbox), "1" if observer is not None else "0"],
+                pass_fds=(inbox, outbox), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=env)
+        finally:
+            os.close(inbox)
+            os.close(outbox)
+        self._to_writer = Connection(to_writer, readable=False)
+        self._from_writer = Connection(from_writer, writable=False)
+        # its start-up (an interpreter, imports: ~0.2 s of CPU) must not compete with the first streams
+        try:
+            ready = self._from_writer.poll(READY_TIMEOUT_S) and self._from_writer.recv() == ("ready",)
+        except (EOFError, OSError):
+            ready = False  # it ended at once (its message, if any, is lost with it)
+        if not ready:
+            self._process.kill()
+            self._process.wait()
+            raise StoreError(f"the store writer process for {store.path} did not start")
+        self._shipper = threading.Thread(target=self._ship, name="tokenlat-remote-shipper", daemon=True)
+        self._receiver = threading.Thread(target=self._receive, name="tokenlat-remote-receiver", daemon=True)
+        self._shipper.start()
+        self._receiver.start()
 
     # -- called on the event loop: cheap
     def begin_run(self, run_id: str, settings: dict[str, Any]) -> None:
         self._queue.append(("run", run_id, settings))
 
     def begin(self, key: int, meta: SessionMeta, run_id: str | None, remote: dict[str, Any]) -> None:
-        self._queue.append(("begin", key, meta, run_id, remote))
+        session_id = self.session_ids[key] = str(uuid.uuid4())
+        self._queue.append(("begin", key, session_id, meta, run_id, remote))
 
     def chunk(self, key: int, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
         """row: (n, arrival_ms, gap_ms, tokens, content, text, gc_collections); arrival_ms since the request was sent."""
@@ -98,94 +101,69 @@ class StoreSink:
         self._queue.append(("run_end", run_id, summary))
 
     def close(self) -> None:
-        """Write everything queued, finish any session still open (as interrupted), stop the thread."""
+        """Send everything queued, have the writer finish any session still open (as interrupted), wait for it."""
         self._stop.set()
-        self._thread.join()
+        self._shipper.join()
+        try:
+            code = self._process.wait(CLOSE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+            self._fail(f"the store writer did not finish within {CLOSE_TIMEOUT_S} s (is another process "
+                       "holding the store locked?); sessions it had open are marked interrupted when the "
+                       "store is next opened")
+        else:
+            if code:
+                self._fail(f"the store writer process ended with exit code {code}")
+        self._receiver.join()
+        self._to_writer.close()
+        self._from_writer.close()
 
-    # -- the writer thread
-    def _run(self) -> None:
-        last_flush = time.monotonic()
+    # -- the shipper thread
+    def _ship(self) -> None:
         queue = self._queue
         while True:
             stopping = self._stop.wait(POLL_S)
+            batch = []
             while queue:
-                self._safely(self._handle, queue.popleft())
+                message = queue.popleft()
+                batch.append(self._counted(message) if message[0] == "end" else message)
             if stopping:
-                self._safely(self._close_all)
+                batch.append(("close",))
+            if batch:
+                try:
+                    self._to_writer.send(batch)
+                except OSError:
+                    self._fail("the store writer process ended early; the run's sessions may be left "
+                               "interrupted")
+                    return
+            if stopping:
                 return
-            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
-                self._safely(self._flush_all)
-                last_flush = time.monotonic()
 
-    def _safely(self, action, *args) -> None:
-        if self.error is not None:
-            return  # the store failed (full disk?): the first error is reported, later writes dropped
-        try:
-            action(*args)
-        except BaseException as exc:  # noqa: BLE001 - reported by the runner once the streams end
-            self.error = exc
+    def _counted(self, message: tuple) -> tuple:
+        """A stream's end with its tokens counted (the finalizer run here)."""
+        kind, key, status, error, finalize, stop_reason = message
+        final = None
+        if finalize is not None:
+            try:
+                final = finalize()
+            except Exception as exc:  # noqa: BLE001 - the stream keeps its provisional tokens; the run says why
+                self._fail(f"counting the tokens of a stream failed: {first_line(exc)}")
+        return kind, key, status, error, final, stop_reason
 
-    def _connection(self):
-        if self._conn is None:
-            self._conn = open_connection(self.store.path)
-        return self._conn
+    # -- the receiver thread
+    def _receive(self) -> None:
+        while True:
+            try:
+                kind, *rest = self._from_writer.recv()
+            except (EOFError, OSError):
+                return
+            if kind == "observer":
+                self._tell(*rest)
+            elif kind == "error":
+                self._fail(rest[0])
 
-    def _handle(self, message: tuple) -> None:
-        kind = message[0]
-        if kind == "run":
-            begin_run(self._connection(), message[1], message[2])
-        elif kind == "begin":
-            _, key, meta, run_id, remote = message
-            writer = self.store.begin_session(meta)
-            self.session_ids[key] = writer.session_id
-            self._open[key] = _Open(writer, remote, warmup=meta.warmup)
-            mark_remote(self._connection(), writer.session_id, run_id)
-            self._tell("session_started", writer.session_id, meta)
-        elif kind == "chunk":
-            _, key, row, prompt_tokens, wall_at_sent = message
-            entry = self._open[key]
-            entry.chunks.append((entry.writer.session_id, *row))
-            if entry.live:
-                entry.unwritten.append((row, prompt_tokens, wall_at_sent))
-            if self.observer is not None:
-                self._show(entry, row, prompt_tokens, wall_at_sent)
-        elif kind == "end":
-            _, key, status, error, finalize, stop_reason = message
-            self._finish(key, status, error, finalize, stop_reason)
-        elif kind == "run_end":
-            end_run(self._connection(), message[1], message[2])
-
-    def _live_token_rows(self, entry: _Open) -> list[tuple]:
-        """Token rows of the chunks that arrived since the last flush, while every chunk so far said how
-        many tokens it holds. They are provisional: when the stream ends they are replaced by the final
-        count (which may need the whole text), so a killed process still leaves tokens, and a finished
-        one the right ones."""
-        rows: list[tuple] = []
-        session_id = entry.writer.session_id
-        for (_n, arrival_ms, _gap, tokens, content, text, gcs), prompt_tokens, wall_at_sent in entry.unwritten:
-            if not content:
-                continue
-            if tokens is None:
-                entry.live = False
-                break
-            if entry.deriver is None:
-                entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
-            rows += [token_row(session_id, record) for record in entry.deriver.add(arrival_ms, tokens, text, True, gcs)]
-        entry.unwritten = []
-        entry.live_tokens += len(rows)
-        return rows
-
-    def _show(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
-        _n, arrival_ms, _gap, tokens, content, text, gcs = row
-        if not content:
-            return
-        if entry.shown is None:
-            entry.shown = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
-        session_id = entry.writer.session_id
-        for record in entry.shown.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs):
-            self._tell("token", session_id, record)
-
-    def _tell(self, hook: str, *args) -> None:
+    def _tell(self, hook: str, args: tuple) -> None:
         """An observer that fails is dropped: a view's trouble must never stop the store being written."""
         if self.observer is None:
             return
@@ -194,43 +172,6 @@ class StoreSink:
         except Exception:  # noqa: BLE001
             self.observer = None
 
-    def _flush_all(self) -> None:
-        """Every open stream's new chunk rows and provisional tokens, in one transaction."""
-        chunks = [row for entry in self._open.values() for row in entry.chunks]
-        tokens = [row for entry in self._open.values() for row in self._live_token_rows(entry)]
-        if chunks or tokens:
-            write_in_transaction(self._connection(), [(CHUNK_INSERT, chunks), (TOKEN_INSERT, tokens)])
-        for entry in self._open.values():
-            entry.chunks = []
-
-    def _finish(self, key: int, status: str, error: str | None, finalize: Finalizer | None,
-                stop_reason: str | None = None) -> None:
-        entry = self._open.pop(key)
-        session_id = entry.writer.session_id
-        tokens, remote, updates = finalize() if finalize else (None, {}, {})
-        live = self._live_token_rows(entry) if tokens is None else []  # no final count: the provisional ones stay
-        statements = [(CHUNK_INSERT, entry.chunks), (TOKEN_INSERT, live),
-                      (REMOTE_INSERT, [remote_row({**entry.remote, **remote, "session_id": session_id})])]
-        if entry.live_tokens and tokens is not None:  # provisional tokens on disk: the final ones replace them
-            statements.append(("DELETE FROM tokens WHERE session_id=?", [(session_id,)]))
-        if updates:
-            columns = sorted(updates)
-            statements.append((f"UPDATE sessions SET {', '.join(c + '=?' for c in columns)} WHERE id=?",
-                               [(*[updates[c] for c in columns], session_id)]))
-        write_in_transaction(self._connection(), statements)
-        entry.chunks = []
-        for record in tokens or []:
-            entry.writer.add_token(record)
-        entry.writer.finish(status, error)
-        if tokens is not None:
-            self._tell("tokens_final", session_id, tokens)
-        count = 0 if entry.warmup else len(tokens) if tokens is not None else entry.live_tokens
-        self._tell("session_ended", SessionOutcome(session_id, status, stop_reason, entry.warmup, count, error))
-
-    def _close_all(self) -> None:
-        try:
-            for key in list(self._open):
-                self._finish(key, "interrupted", "the run ended before this stream did", None)
-        finally:
-            if self._conn is not None:
-                self._conn.close()
+    def _fail(self, message: str) -> None:
+        if self.error is None:
+            self.error = message

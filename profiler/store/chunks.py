@@ -1,6 +1,6 @@
 """Rows of remote sessions (schema v2): streamed chunks, per-request client/server facts, runs.
 
-Written by the remote sink's thread on its own connection; read by `show` and tests.
+Written by a remote run's store writer process on its own connection; read by `show` and tests.
 """
 
 from __future__ import annotations

@@ -37,7 +37,9 @@ class SessionWriter:
     """Owns one session row from `running` to its final status, on its own connection."""
 
     def __init__(self, path: Path, meta: SessionMeta, *, session_id: str | None = None,
-                 metrics_source: Callable[[], list[tuple]] | None = None) -> None:
+                 metrics_source: Callable[[], list[tuple]] | None = None, owner_pid: int | None = None) -> None:
+        """owner_pid: the process the session belongs to when not this one (a remote run's store writer
+        process writes for the run's process)."""
         self.session_id = session_id or str(uuid.uuid4())
         self.meta = meta
         self._conn = open_connection(path)
@@ -46,7 +48,7 @@ class SessionWriter:
         self._metrics_source = metrics_source
         self._closed = False
         self.started = utc_now_iso()
-        pid = os.getpid()
+        pid = owner_pid or os.getpid()
         try:
             with write_transaction(self._conn):
                 insert_session(self._conn, self.session_id, meta, status=RUNNING, started=self.started,

@@ -111,7 +111,7 @@ def _remote_run(store: SessionStore) -> None:
     sink.end_run(run_id, {"streams": 2, "tokens_per_s": 123.4})
     sink.close()
     if sink.error is not None:
-        raise sink.error
+        raise RuntimeError(sink.error)
 
 
 def _imported_sessions(store: SessionStore, folder: Path) -> None:
