@@ -2,6 +2,9 @@
 
   (a) bare:      a hand-written batched loop — left-padded prompts, forward with the KV cache, attention
                  mask and positions, argmax, .tolist() — recording nothing
+  (c) generation class alone: the profiler's BatchedHuggingFaceGeneration stepped, nothing recorded --
+                 a control: it does (a)'s arithmetic, so generation/bare shows how far two equal loops
+                 read apart on this machine, and profiler/generation the recording's cost alone
   (b) profiler:  the real batched collection (profiler/batch_collect.py): timing every step, B token
                  records per step, GC watch, metrics sampler, B sessions and a run in the SQLite store
 
@@ -30,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from profiler.backends import BackendOptions, SamplingSettings, load_backend  # noqa: E402
-from profiler.backends.hf_batch_generation import left_pad  # noqa: E402
+from profiler.backends.hf_batch_generation import BatchedHuggingFaceGeneration, left_pad  # noqa: E402
 from profiler.batch_collect import collect_batch  # noqa: E402
 from profiler.collect import RunSettings  # noqa: E402
 from profiler.store import SessionStore  # noqa: E402
@@ -62,6 +65,18 @@ def bare_loop(backend, batch_ids: list[list[int]], tokens: int) -> tuple[float, 
             next_ids = next_ids.view(-1, 1)
             mask = torch.cat([mask, ones], dim=-1)
             positions = positions[:, -1:] + 1
+    return (time.perf_counter_ns() - start) / 1e6 / tokens, (time.process_time_ns() - cpu_start) / 1e6 / tokens
+
+
+def generation_only(backend, batch_ids: list[list[int]], tokens: int) -> tuple[float, float]:
+    """The profiler's own generation class stepped with nothing recorded: (profiler / this) is the
+    recording's cost alone, and (this / bare) how far two loops doing the same arithmetic read apart
+    here, i.e. the resolution of the profiler/bare figure on this machine."""
+    start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
+    generation = BatchedHuggingFaceGeneration(backend, batch_ids, SamplingSettings())
+    for _ in range(tokens):
+        generation.step()
+    generation.close()
     return (time.perf_counter_ns() - start) / 1e6 / tokens, (time.process_time_ns() - cpu_start) / 1e6 / tokens
 
 
@@ -100,6 +115,7 @@ def main() -> None:
             # the third runner is the profiler without its 20 Hz metrics sampler: what the loop and the
             # store cost apart from the sampler, measured in the same rounds
             runners = {"bare": lambda: bare_loop(backend, batch_ids, args.tokens),
+                       "generation_only": lambda: generation_only(backend, batch_ids, args.tokens),
                        "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens, outside),
                        "no_metrics": lambda: profiler_loop(backend, store, prompts, args.tokens, unused,
                                                            system_metrics=False)}
@@ -123,6 +139,8 @@ def main() -> None:
             # costs without other processes' load in it; it leaves out waits (none on a decode step here)
             cpu_ratio = statistics.median(p / b for p, b in zip(cpu["profiler"], cpu["bare"]))
             no_metrics_ratio = statistics.median(p / b for p, b in zip(results["no_metrics"], results["bare"]))
+            control_ratio = statistics.median(g / b for g, b in zip(results["generation_only"], results["bare"]))
+            recording_ratio = statistics.median(p / g for p, g in zip(results["profiler"], results["generation_only"]))
             for name, values in results.items():
                 print(f"batch {batch:>3} {name:9s} per-step ms: median {medians[name]:.3f}  "
                       f"(rounds: {', '.join(f'{v:.3f}' for v in values)})")
@@ -131,6 +149,9 @@ def main() -> None:
                   f"{ratios[0]:.3f} .. {ratios[-1]:.3f}); time outside the timed steps "
                   f"{outside_median:.2%} of theirs (median); CPU time profiler/bare {cpu_ratio:.3f}; "
                   f"without the metrics sampler {no_metrics_ratio:.3f}")
+            print(f"batch {batch:>3} control: generation class alone / bare {control_ratio:.3f} (same arithmetic: how "
+                  f"far apart two equal loops read here); profiler / generation class alone {recording_ratio:.3f} "
+                  f"(the recording's own cost)")
             figures[f"batch_{batch}"] = {"bare_ms_per_step": medians["bare"],
                                          "profiler_ms_per_step": medians["profiler"],
                                          "profiler_over_bare_ratio": ratio,
@@ -138,7 +159,9 @@ def main() -> None:
                                          "outside_steps_fraction": outside_median,
                                          "cpu_time_ratio": cpu_ratio,
                                          "no_metrics_ms_per_step": medians["no_metrics"],
-                                         "no_metrics_over_bare_ratio": no_metrics_ratio}
+                                         "no_metrics_over_bare_ratio": no_metrics_ratio,
+                                         "generation_only_over_bare_ratio": control_ratio,
+                                         "profiler_over_generation_only_ratio": recording_ratio}
     print(json.dumps(figures))
 
 
