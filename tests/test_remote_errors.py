@@ -107,6 +107,24 @@ def test_a_stall_ends_the_session_interrupted_with_its_tokens(tmp_path):
     assert [c[0] for c in chunks] == ["", "a", "b", "c"]
 
 
+async def slow_but_steady(response):
+    for piece in "abcdefgh":
+        await asyncio.sleep(0.2)
+        await response.write(sse(chat_chunk(piece)))
+    await response.write(sse("[DONE]"))
+
+
+def test_a_stream_slower_than_its_timeout_in_total_but_never_silent_that_long_is_not_a_stall(tmp_path):
+    """--stream-timeout is silence, not duration: 8 chunks 0.2 s apart (1.6 s) with a 0.5 s timeout
+    finish (the read timer stays armed across reads and re-arms for what is left: stamping.py)."""
+    with ServerThread(scripted_app(slow_but_steady)) as server:
+        result = run_cli("collect", "hi", "--server", server.url, "--warmup", "0", "--stream-timeout", "0.5",
+                         data_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (status, error, tokens), = sessions(tmp_path)
+    assert (status, error, tokens) == ("finished", None, 8)
+
+
 def test_a_malformed_event_fails_the_session_and_keeps_what_came_before(tmp_path):
     with ServerThread(scripted_app(two_tokens_then_garbage)) as server:
         result = run_cli("collect", "hi", "--server", server.url, "--warmup", "0", data_dir=tmp_path)

@@ -212,7 +212,9 @@ def test_a_concurrency_sweep_against_a_server(tmp_path, private_data_dir):
 def test_a_killed_sweep_resumes_after_its_running_cell_is_marked_interrupted(tmp_path, private_data_dir):
     db = store_file(private_data_dir)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "sweep", "--batch", "2", "--max-new-tokens", "30", "--precision", "fp32",
+        # 300 tokens: the cell must still be running when the kill lands (with 30 it sometimes finished
+        # between the first flush and the next 0.2 s poll)
+        [sys.executable, "-m", "tui", "sweep", "--batch", "2", "--max-new-tokens", "300", "--precision", "fp32",
          "--warmup", "0", "--prompt-count", "2"],
         cwd=REPO_ROOT, env=cli_env(private_data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -141,13 +141,8 @@ class StoreWriter:
             self._tell("token", session_id, record)
 
     def _tell(self, hook: str, *args) -> None:
-        """An observer that fails is dropped: a view's trouble must never stop the store being written."""
-        if self.observer is None:
-            return
-        try:
+        if self.observer is not None:
             getattr(self.observer, hook)(*args)
-        except Exception:  # noqa: BLE001
-            self.observer = None
 
     def flush_all(self) -> None:
         """Every open stream's new chunk rows and provisional tokens, in one transaction."""
@@ -191,13 +186,20 @@ class StoreWriter:
 
 
 class ObserverRelay:
-    """Stands in for the run's observer in the writer process: each hook goes back over the pipe."""
+    """Stands in for the run's observer in the writer process: each hook goes back over the pipe (the
+    run's StoreSink calls the observer, and drops one that fails)."""
 
     def __init__(self, outbox) -> None:
         self._outbox = outbox
 
     def __getattr__(self, hook: str):
-        return lambda *args: self._outbox.send(("observer", hook, args))
+        def send(*args) -> None:
+            try:
+                self._outbox.send(("observer", hook, args))
+            except OSError:
+                pass  # the run's process is gone: there is no view left to tell
+
+        return send
 
 
 def serve(path: str, owner_pid: int, inbox: Connection, outbox: Connection, relay_observer: bool) -> None:

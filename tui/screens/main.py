@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 
 from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
-from profiler.errors import ProfilerError, first_line
+from profiler.errors import InputError, ProfilerError, first_line
 from profiler.flag_checks import without_flags
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
@@ -273,11 +273,15 @@ class MainScreen(SessionActions, Screen):
         elif self.controller.follower is not None and self.controller.follower.session_id == message.session_id:
             return  # it just ended: the follower drew its final state
         self.controller.unfollow()
+        try:
+            stored = self.app.store.get_session(message.session_id)
+        except InputError:
+            return  # deleted by another process since the table was read: its next refresh drops the row
         tokens = self.app.store.session_tokens(message.session_id)
         title = f"{session['status']} {message.session_id[:8]} · {session['started'][:19].replace('T', ' ')}"
         panel = self.query_one(LatencyPanel)
         panel.show_tokens(title, tokens, input_tokens=session["input_tokens"], timing=timing_label(session))
-        panel.show_efficiency(efficiency_or_none(self.app.store.get_session(message.session_id)))
+        panel.show_efficiency(efficiency_or_none(stored))
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:
         self.refit()

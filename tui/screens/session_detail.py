@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from model.spikes import find_spikes
+from profiler.errors import InputError
 from profiler.records import percentile
 from tui.session_view import timing_label
 from tui.widgets.latency_histogram import LatencyHistogram
@@ -55,7 +56,12 @@ class SessionDetailScreen(Screen):
 
     def on_mount(self) -> None:
         store = self.app.store
-        self.session = session = store.get_session(self.session_id)
+        try:
+            self.session = session = store.get_session(self.session_id)
+        except InputError as exc:  # deleted by another process since the table was read
+            self.app.notify(str(exc), title="session gone", severity="warning")
+            self.app.pop_screen()
+            return
         tokens = store.session_tokens(self.session_id)
         self.decode = [t for t in tokens if t["phase"] == "decode"]
         prefill = next((t for t in tokens if t["phase"] == "prefill"), None)
