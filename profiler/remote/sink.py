@@ -69,13 +69,14 @@ class StoreSink:
         self._from_writer = Connection(from_writer, writable=False)
         # its start-up (an interpreter, imports: ~0.2 s of CPU) must not compete with the first streams
         try:
-            ready = self._from_writer.poll(READY_TIMEOUT_S) and self._from_writer.recv() == ("ready",)
+            first = self._from_writer.recv() if self._from_writer.poll(READY_TIMEOUT_S) else ("silent",)
         except (EOFError, OSError):
-            ready = False  # it ended at once (its message, if any, is lost with it)
-        if not ready:
+            first = ("ended",)  # it ended before saying anything (an interpreter that can't start)
+        if first != ("ready",):
             self._process.kill()
             self._process.wait()
-            raise StoreError(f"the store writer process for {store.path} did not start")
+            why = first[1] if first[0] == "error" else f"the store writer process for {store.path} did not start"
+            raise StoreError(why)
         self._shipper = threading.Thread(target=self._ship, name="tokenlat-remote-shipper", daemon=True)
         self._receiver = threading.Thread(target=self._receive, name="tokenlat-remote-receiver", daemon=True)
         self._shipper.start()
