@@ -278,18 +278,26 @@ def report(label: str, loops: CommandLoops, sessions: int, tokens: int) -> None:
                       "tokens_checked": tokens, "integrity": "ok"}))
 
 
-def test_four_collects_and_every_command_in_loops_lose_nothing(tmp_path):
+def beside_command_loops(tmp_path: Path, start_writers, timeout: float) -> tuple[CommandLoops, list, Path, Path]:
+    """A fresh store with the five command loops running on it while the writer processes that
+    `start_writers(data_dir, work)` starts run to their end: (loops, writers, data_dir, work)."""
     data_dir = tmp_path / "store"
     work = tmp_path / "work"
     work.mkdir()
     SessionStore(data_dir).close()
     loops = CommandLoops(data_dir, work).start()
     try:
-        collects = [start_collect(data_dir, n, work) for n in range(4)]
-        for proc in collects:
-            proc.wait(timeout=600)
+        writers = start_writers(data_dir, work)
+        for proc in writers:
+            proc.wait(timeout=timeout)
     finally:
         loops.finish()
+    return loops, writers, data_dir, work
+
+
+def test_four_collects_and_every_command_in_loops_lose_nothing(tmp_path):
+    loops, collects, data_dir, work = beside_command_loops(
+        tmp_path, lambda data_dir, work: [start_collect(data_dir, n, work) for n in range(4)], timeout=600)
     checked = check_collects(collects, data_dir, work)
     assert loops.failures == [], loops.failures[:5]
     # the loops really ran alongside the collects, each more than once
@@ -369,46 +377,3 @@ def test_the_app_collects_while_collects_and_every_command_run_on_its_store(tmp_
     check_store(data_dir)
     report("the app + 2 collects + 5 command loops", loops, checked + len(ours),
            (checked + len(ours)) * TOKENS_PER_SESSION)
-
-
-BATCH = 4
-
-
-def start_batch_collect(data_dir: Path, n: int, work: Path) -> subprocess.Popen:
-    """`collect --batch 4`: its 4 sessions flush in one transaction (store/writer.py flush_together)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui", "collect", f"{COLLECT_PROMPT} batch {n}", "--batch", str(BATCH),
-         "--warmup", "0", "--repeat", str(REPEATS), "--max-new-tokens", str(TOKENS_PER_SESSION), "--ignore-eos",
-         "--json"],
-        cwd=REPO_ROOT, env=cli_env(data_dir), stdin=subprocess.DEVNULL, stdout=open(work / f"batch-{n}.json", "w"),
-        stderr=open(work / f"batch-{n}.err", "w"))
-
-
-def test_batched_collects_beside_a_collect_and_every_command_in_loops_lose_nothing(tmp_path):
-    data_dir = tmp_path / "store"
-    work = tmp_path / "work"
-    work.mkdir()
-    SessionStore(data_dir).close()
-    loops = CommandLoops(data_dir, work).start()
-    try:
-        batches = [start_batch_collect(data_dir, n, work) for n in range(2)]
-        collects = [start_collect(data_dir, 0, work)]
-        for proc in batches + collects:
-            proc.wait(timeout=900)
-    finally:
-        loops.finish()
-    checked = check_collects(collects, data_dir, work)
-    db = store_path(data_dir)
-    for n, proc in enumerate(batches):
-        assert proc.returncode == 0, (work / f"batch-{n}.err").read_text()
-        reported = json.loads((work / f"batch-{n}.json").read_text())
-        assert len(reported["sessions"]) == BATCH * REPEATS
-        for session in reported["sessions"]:
-            stored = read_only_query(db, "SELECT s.status, s.tokens, COUNT(t.k), s.run_id FROM sessions s "
-                                         "JOIN tokens t ON t.session_id = s.id WHERE s.id=?", (session["id"],))
-            assert stored == [("finished", TOKENS_PER_SESSION, TOKENS_PER_SESSION, reported["run"]["id"])], stored
-            checked += 1
-    assert loops.failures == [], loops.failures[:5]
-    check_store(data_dir)
-    report("2 batched collects (batch 4) + 1 collect + 5 command loops", loops, checked,
-           checked * TOKENS_PER_SESSION)

@@ -101,10 +101,8 @@ class RemoteRun:
             sys.setswitchinterval(switch)
             self.sink.close()
             self.in_session = False
-        error = self.sink.error
-        if error is not None:  # the writer's own StoreError lines already name the store
-            raise StoreError(error if str(self.store.path) in error else
-                             f"can't write the session store {self.store.path}: {error}")
+        if self.sink.error is not None:
+            raise StoreError(self.sink.error)
         report = self._report()
         if self.abort:
             raise BackendError(self.abort)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from profiler.errors import StoreError, first_line
 from profiler.records import SessionMeta, TokenRecord
-from profiler.remote.store_writer import POLL_S
+from profiler.remote.store_writer import POLL_S, failure_line
 from profiler.store import SessionStore
 
 Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
@@ -50,6 +50,7 @@ class StoreSink:
         self.session_ids: dict[int, str] = {}
         """request key -> session id, given when the stream begins."""
         self.error: str | None = None
+        """The first failure, as the one line the run raises (failure_line)."""
         # a fresh interpreter (not fork: this process has threads; not multiprocessing's spawn, which
         # re-imports the caller's __main__), talking over two pipes
         inbox, to_writer = os.pipe()
@@ -75,8 +76,8 @@ class StoreSink:
         if first != ("ready",):
             self._process.kill()
             self._process.wait()
-            why = first[1] if first[0] == "error" else f"the store writer process for {store.path} did not start"
-            raise StoreError(why)
+            raise StoreError(first[1] if first[0] == "error" else
+                             failure_line(store.path, "the store writer process did not start"))
         self._shipper = threading.Thread(target=self._ship, name="tokenlat-remote-shipper", daemon=True)
         self._receiver = threading.Thread(target=self._receive, name="tokenlat-remote-receiver", daemon=True)
         self._shipper.start()
@@ -162,7 +163,7 @@ class StoreSink:
             if kind == "observer":
                 self._tell(*rest)
             elif kind == "error":
-                self._fail(rest[0])
+                self._first_error(rest[0])  # the writer's line is whole
 
     def _tell(self, hook: str, args: tuple) -> None:
         """An observer that fails is dropped: a view's trouble must never stop the store being written."""
@@ -173,6 +174,9 @@ class StoreSink:
         except Exception:  # noqa: BLE001
             self.observer = None
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, problem: str) -> None:
+        self._first_error(failure_line(self.store.path, problem))
+
+    def _first_error(self, line: str) -> None:
         if self.error is None:
-            self.error = message
+            self.error = line

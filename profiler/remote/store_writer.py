@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from profiler.collect import SessionOutcome
-from profiler.errors import first_line
+from profiler.errors import StoreError, first_line
 from profiler.records import TokenRecord
 from profiler.remote.accounting import TokenDeriver
 from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
@@ -37,8 +37,8 @@ from profiler.store.writer import FLUSH_EVERY_S, SessionWriter
 POLL_S = 0.05
 WRITER_NICENESS = 10
 
-Final = "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]] | None"
-"""What a stream's end carries, computed by the run's process (sink.py): (token records, remote_sessions
+CountedTokens = tuple[list[TokenRecord], dict[str, Any], dict[str, Any]] | None
+"""What a stream's end carries, counted by the run's process (sink.py): (token records, remote_sessions
 values, session column updates), or None when it had nothing to count (the provisional tokens stay)."""
 
 
@@ -153,7 +153,8 @@ class StoreWriter:
         for entry in self._open.values():
             entry.chunks = []
 
-    def finish(self, key: int, status: str, error: str | None, final: Final, stop_reason: str | None = None) -> None:
+    def finish(self, key: int, status: str, error: str | None, final: CountedTokens,
+               stop_reason: str | None = None) -> None:
         entry = self._open.pop(key)
         session_id = entry.writer.session_id
         tokens, remote, updates = final if final else (None, {}, {})
@@ -225,21 +226,27 @@ def serve(path: str, owner_pid: int, inbox: Connection, outbox: Connection, rela
             if message[0] == "close":
                 writer.safely(writer.close_all, *([why] if why else []))
                 if not reported:
-                    _report(outbox, writer.error)
+                    _report(outbox, path, writer.error)
                 return
             writer.safely(writer.handle, message)
         if time.monotonic() - last_flush >= FLUSH_EVERY_S:
             writer.safely(writer.flush_all)
             last_flush = time.monotonic()
         if writer.error is not None and not reported:
-            reported = _report(outbox, writer.error)
+            reported = _report(outbox, path, writer.error)
 
 
-def _report(outbox, error: BaseException | None) -> bool:
+def failure_line(path: str | Path, problem: str) -> str:
+    """The one line a run says when its store couldn't be written (the run raises it as a StoreError)."""
+    return f"can't write the session store {path}: {problem}"
+
+
+def _report(outbox, path: str | Path, error: BaseException | None) -> bool:
     if error is None:
         return False
+    line = first_line(error) if isinstance(error, StoreError) else failure_line(path, first_line(error))
     try:
-        outbox.send(("error", first_line(error)))
+        outbox.send(("error", line))
     except OSError:
         pass  # the run's process is gone: the sessions it left say what happened
     return True
@@ -252,7 +259,7 @@ def main(argv: list[str]) -> int:
     try:
         serve(path, int(owner_pid), Connection(int(inbox), writable=False), outbox_connection, relay == "1")
     except Exception as exc:  # noqa: BLE001 - the run says it in one line; nothing is printed here
-        _report(outbox_connection, exc)
+        _report(outbox_connection, path, exc)
         return 1
     return 0
 
