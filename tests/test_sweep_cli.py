@@ -105,7 +105,9 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 def test_sigint_marks_the_cell_interrupted_and_resume_runs_the_rest(tmp_path, private_data_dir):
     db = store_file(private_data_dir)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "sweep", "--batch", "1", "--max-new-tokens", "24,40", "--precision", "fp32",
+        # 300 tokens in the first cell: SIGINT must land while a session runs (with 24 it sometimes landed
+        # between the first prompt's last token and the second's first, cutting no session short)
+        [sys.executable, "-m", "tui", "sweep", "--batch", "1", "--max-new-tokens", "300,40", "--precision", "fp32",
          "--warmup", "0", "--prompt-count", "2", "--out", str(tmp_path / "tables")],
         cwd=REPO_ROOT, env=cli_env(private_data_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
