@@ -1,7 +1,7 @@
 """Remote client accuracy: does the client's stamp of each streamed chunk match when the server sent it?
 
-A local server (its own process, so it holds no GIL of the client's) streams OpenAI-style SSE chunks
-on a known schedule: one chunk every --interval-ms, every 4th chunk carrying 3 tokens, per-chunk
+A local server (benchmarks/schedule_server.py: its own process, so it holds no GIL of the client's)
+streams OpenAI-style SSE chunks on a known schedule: one chunk every --interval-ms, every 4th chunk carrying 3 tokens, per-chunk
 usage (continuous_usage_stats) on every chunk, and in each chunk's text the server's
 perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both processes),
 plus when the previous chunk's write returned. The reference is what the server stamped, never
@@ -9,7 +9,9 @@ the nominal schedule (a Python server on a busy 2-core box slips its schedule by
 The real client (profiler.remote: aiohttp, the store sink and its writer process) runs 1, 8, 32 and 128
 concurrent streams, stamping each read three ways -- the kernel's receive stamp (the client's
 way), the event loop's select() time, and data_received's time (the way before) -- the levels and
-the three ways interleaved over --rounds rounds.
+the three ways interleaved over --rounds rounds. The server is the raw one (a few µs of CPU a chunk,
+as a server on another machine takes none of the client's); --servers raw,aiohttp interleaves the
+aiohttp server this benchmark used before, to show what a server sharing the client's cores costs it.
 
   gap error: |client gap - server gap| between consecutive content chunks of a stream (ms; goal
              p50 <= 0.2, p99 <= 1 up to 32 streams)
@@ -25,11 +27,13 @@ the three ways interleaved over --rounds rounds.
              and the server's own kernel send queue included; `early` counts stamps BEFORE the server
              sent (impossible: a stamp that claims bytes came before they did). Measured with the
              client's stream reader alone (no store), the same server, interleaved with the rest.
+  server cpu per chunk: the schedule server's user+system CPU per content chunk sent (/proc/PID/stat)
   run-queue wait: ms per second of the level's wall time that the client's / the server's event-loop
              thread was runnable but not running (/proc/PID/schedstat): the machine's share of the tails, which
              no client code can remove (a process that isn't running can't stamp)
 
-Ends with one JSON line.   python benchmarks/remote_client.py [--chunks 60] [--rounds 2]
+Ends with one JSON line.   python benchmarks/remote_client.py [--chunks 60] [--rounds 2] [--levels 1,8,32,128]
+                                                           [--stamps kernel,...] [--servers raw,aiohttp]
 """
 
 from __future__ import annotations
@@ -50,54 +54,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.schedule_server import MULTI_EVERY, MULTI_TOKENS, SERVERS  # noqa: E402
+
 LEVELS = (1, 8, 32, 128)
-MULTI_EVERY, MULTI_TOKENS = 4, 3
 STAMPS = ("kernel", "select", "data_received")
 """What the client stamps a read with: the kernel's receive stamp (the client's way), when select()
 returned, or when data_received ran (profiler/remote/stamping.py)."""
 CLEAN_MS = 0.5
 """A chunk counts as cleanly sent when its write returned within this long of its stamp (ms)."""
-
-
-def serve(port: int, chunks: int, interval_ms: float) -> None:
-    from aiohttp import web
-
-    async def chat(request):
-        await request.json()
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        loop = asyncio.get_running_loop()
-
-        def event(delta, usage, finish=None):
-            choice = {"index": 0, "delta": delta, **({"finish_reason": finish} if finish else {})}
-            return ("data: " + json.dumps({"object": "chat.completion.chunk", "model": "schedule",
-                                           "choices": [choice], "usage": usage}) + "\n\n").encode()
-
-        await response.write(event({"role": "assistant"}, {"completion_tokens": 0, "prompt_tokens": 4}))
-        start = loop.time()
-        total = 0
-        written = 0  # when the previous chunk's write returned: rides on the next chunk
-        for index in range(chunks):
-            delay = start + (index + 1) * interval_ms / 1000 - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            total += MULTI_TOKENS if index % MULTI_EVERY == MULTI_EVERY - 1 else 1
-            await response.write(event({"content": f"<{time.perf_counter_ns()}:{written}>"},
-                                       {"completion_tokens": total, "prompt_tokens": 4}))
-            written = time.perf_counter_ns()
-        # the last write's return time, in a content chunk of no new tokens (usage unchanged)
-        await response.write(event({"content": f"<0:{written}>"}, {"completion_tokens": total, "prompt_tokens": 4}))
-        await response.write(event({}, {"completion_tokens": total, "prompt_tokens": 4}, "length"))
-        await response.write(b"data: [DONE]\n\n")
-        return response
-
-    async def health(_request):
-        return web.json_response({"status": "ok"})
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    app.router.add_get("/health", health)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, handle_signals=True, backlog=1024)
 
 
 def free_port() -> int:
@@ -106,10 +70,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(chunks: int, interval_ms: float) -> tuple[subprocess.Popen, str]:
+def start_server(kind: str, chunks: int, interval_ms: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--chunks", str(chunks),
-                                "--interval-ms", str(interval_ms)])
+    process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("schedule_server.py")), str(port),
+                                "--chunks", str(chunks), "--interval-ms", str(interval_ms), "--kind", kind])
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -118,7 +82,16 @@ def start_server(chunks: int, interval_ms: float) -> tuple[subprocess.Popen, str
         except OSError:
             time.sleep(0.05)
     process.kill()
-    raise SystemExit("the schedule server did not start")
+    raise SystemExit(f"the {kind} schedule server did not start")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another process, from /proc/PID/stat; None where there is none."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def run_queue_wait_ns(pid: int, tid: int) -> int | None:
@@ -219,38 +192,51 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--chunks", type=int, default=60, help="content chunks per stream")
     parser.add_argument("--interval-ms", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)))
+    parser.add_argument("--stamps", default=",".join(STAMPS), help="which stamps to run (kernel is the client's)")
+    parser.add_argument("--servers", default="raw",
+                        help="schedule servers to interleave: raw (default: a few µs of CPU a chunk), aiohttp")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, args.chunks, args.interval_ms)
-        return
     levels = [int(x) for x in args.levels.split(",")]
-    process, url = start_server(args.chunks, args.interval_ms)
+    stamps = [x for x in args.stamps.split(",") if x]
+    kinds = [x for x in args.servers.split(",") if x]
+    if unknown := [x for x in stamps if x not in STAMPS] + [x for x in kinds if x not in SERVERS]:
+        raise SystemExit(f"unknown stamp or server: {', '.join(unknown)}")
+    servers = {kind: start_server(kind, args.chunks, args.interval_ms) for kind in kinds}
     keys = ("errors", "clean", "unmerged", "jitter", "write_delay", "client_wait", "server_wait", "one_way")
-    pooled = {(level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "tokens_ok": True,
-                               "sources": set()} for level in levels for stamp in STAMPS}
+    pooled = {(kind, level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "server_cpu_s": 0.0,
+                                     "tokens_ok": True, "sources": set()}
+              for kind in kinds for level in levels for stamp in stamps}
     try:
         with tempfile.TemporaryDirectory() as data_dir:
             os.environ["TOKENLAT_DATA_DIR"] = data_dir
             for round_index in range(args.rounds):
-                for level in levels:  # interleaved: each level and stamp sees the same machine conditions in turn
-                    for stamp in STAMPS[round_index % len(STAMPS):] + STAMPS[:round_index % len(STAMPS)]:
-                        result = one_level(url, level, args.chunks, args.interval_ms, data_dir, stamp, process.pid)
-                        result["one_way"] = one_way(url, level, args.chunks, stamp)
-                        entry = pooled[(level, stamp)]
-                        for key in keys:
-                            entry[key] += result[key]
-                        entry["tokens"] += result["tokens"]
-                        entry["cpu_s"] += result["cpu_s"]
-                        entry["tokens_ok"] &= result["tokens_ok"]
-                        entry["sources"].update(result["sources"])
+                # interleaved: each server, level and stamp sees the same machine conditions in turn
+                turn = round_index % len(stamps)
+                for level in levels:
+                    for kind in kinds if round_index % 2 == 0 else kinds[::-1]:
+                        process, url = servers[kind]
+                        for stamp in stamps[turn:] + stamps[:turn]:
+                            server_cpu = process_cpu_s(process.pid)
+                            result = one_level(url, level, args.chunks, args.interval_ms, data_dir, stamp,
+                                               process.pid)
+                            server_cpu = (process_cpu_s(process.pid) or 0.0) - (server_cpu or 0.0)
+                            result["one_way"] = one_way(url, level, args.chunks, stamp)
+                            entry = pooled[(kind, level, stamp)]
+                            for key in keys:
+                                entry[key] += result[key]
+                            entry["tokens"] += result["tokens"]
+                            entry["cpu_s"] += result["cpu_s"]
+                            entry["server_cpu_s"] += server_cpu
+                            entry["tokens_ok"] &= result["tokens_ok"]
+                            entry["sources"].update(result["sources"])
     finally:
-        process.terminate()
-        process.wait(10)
+        for process, _url in servers.values():
+            process.terminate()
+            process.wait(10)
 
     def tails(values: list[float], name: str) -> dict:
         if not values:
@@ -258,7 +244,7 @@ def main() -> None:
         return {f"{name}_p{q}_ms": round(percentile(values, q), 4) for q in (50, 95, 99)}
 
     figures: dict = {}
-    for (level, stamp), entry in pooled.items():
+    for (kind, level, stamp), entry in pooled.items():
         f = {**tails(entry["errors"], "gap_error"), **tails(entry["clean"], "clean_gap_error"),
              **tails(entry["unmerged"], "unmerged_gap_error"),
              "merged_gaps_pct": round(100 * (1 - len(entry["unmerged"]) / len(entry["errors"])), 2)
@@ -267,6 +253,8 @@ def main() -> None:
              "server_jitter_p50_ms": round(percentile(entry["jitter"], 50), 4),
              "server_jitter_p99_ms": round(percentile(entry["jitter"], 99), 4),
              "cpu_us_per_token": round(entry["cpu_s"] / entry["tokens"] * 1e6, 1) if entry["tokens"] else None,
+             "server_cpu_us_per_chunk": round(entry["server_cpu_s"] / len(entry["write_delay"]) * 1e6, 1)
+             if entry["write_delay"] else None,
              **{f"one_way_{k}": v for k, v in tails(entry["one_way"], "late").items()},
              "one_way_min_ms": round(min(entry["one_way"]), 4) if entry["one_way"] else None,
              "one_way_early": sum(1 for value in entry["one_way"] if value < 0),
@@ -274,8 +262,8 @@ def main() -> None:
              "server_run_queue_ms_per_s": _mean(entry["server_wait"]),
              "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
              "token_sources": sorted(entry["sources"]), "gaps": len(entry["errors"]), "clean_gaps": len(entry["clean"])}
-        figures.setdefault(stamp, {})[str(level)] = f
-        print(f"{level:>4} streams, stamp at {stamp:<13}: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 "
+        figures.setdefault(kind, {}).setdefault(stamp, {})[str(level)] = f
+        print(f"{kind} server, {level:>4} streams, stamp at {stamp:<13}: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 "
               f"{f['gap_error_p95_ms']:.3f} / p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; clean gaps "
               f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; "
               f"{f['merged_gaps_pct']}% of gaps touch a merged read, the rest p99 {f['unmerged_gap_error_p99_ms']} ms; server "
@@ -283,10 +271,10 @@ def main() -> None:
               f"one-way p50 {f['one_way_late_p50_ms']} p99 {f['one_way_late_p99_ms']} min {f['one_way_min_ms']} ms, "
               f"early {f['one_way_early']}/{len(entry['one_way'])}; "
               f"run-queue wait client {f['client_run_queue_ms_per_s']} / server {f['server_run_queue_ms_per_s']} ms/s; "
-              f"client CPU {f['cpu_us_per_token']} us/token; tokens right: {f['tokens_counted_right']}")
+              f"client CPU {f['cpu_us_per_token']} us/token; server CPU {f['server_cpu_us_per_chunk']} us/chunk; tokens right: {f['tokens_counted_right']}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"benchmark": "remote_client", "interval_ms": args.interval_ms, "chunks_per_stream": args.chunks,
-                      "rounds": args.rounds, "cpus": os.cpu_count(), "load_average_1m": load, "stamps": figures}))
+                      "rounds": args.rounds, "cpus": os.cpu_count(), "load_average_1m": load, "servers": figures}))
 
 
 def _cpu_s() -> float:

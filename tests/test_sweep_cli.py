@@ -244,3 +244,30 @@ def test_a_killed_sweep_resumes_after_its_running_cell_is_marked_interrupted(tmp
     assert {r[0] for r in read_only_query(db, "SELECT status FROM sessions WHERE id IN (%s)"
                                           % ",".join("?" * len(killed)), tuple(killed))} == {"interrupted"}
     assert not killed & set(_cell_sessions(db, sweep_id, cell["key"]))
+
+
+def test_a_sweep_whose_cells_fail_exits_1_says_which_and_still_writes_its_tables(tmp_path, private_data_dir):
+    from aiohttp import web
+    from remote_servers import ServerThread, chat_chunk, sse
+
+    async def drop_mid_stream(request):  # every stream is cut after its first token: no stream finishes
+        await request.json()
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(sse(chat_chunk(role="assistant")))
+        await response.write(sse(chat_chunk("t0 ", usage={"completion_tokens": 1})))
+        request.transport.close()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", drop_mid_stream)
+    with ServerThread(app) as server:
+        result = run_cli("sweep", "--server", server.url, "--concurrency", "1,2", "--max-new-tokens", "4",
+                         "--warmup", "0", "--prompt-count", "2", "--out", str(tmp_path / "t"), "--json",
+                         data_dir=private_data_dir, timeout=300)
+    assert result.returncode == 1, result.stderr  # a script must not take it for a clean sweep
+    assert "2 of 2 cell run(s) failed" in result.stderr and "sweep --resume" in result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert {c["status"] for c in report["cells"]} == {"failed"}
+    assert len((tmp_path / "t" / "cells.csv").read_text().splitlines()) == 3  # header + the two failed cells

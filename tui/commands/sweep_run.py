@@ -14,6 +14,8 @@ from tui.interrupts import InterruptHandlers
 
 DEFAULT_LENGTH = 32
 MIN_PROMPTS = 8
+CELLS_FAILED = 1
+"""The exit status of a sweep that finished with some cells failed: a script must not take it for a clean one."""
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -52,7 +54,8 @@ def run_sweep(args: argparse.Namespace) -> int:
             spec = _with_hardware(spec, options)
             sweep_id = create_sweep(store, spec)
         exit_code = _run_cells(store, sweep_id, spec, options)
-        report(sweeps, sweep_id, args, write_files=exit_code == 0)
+        # a finished sweep's tables are written even when some of its cells failed (they show as failed)
+        report(sweeps, sweep_id, args, write_files=exit_code in (0, CELLS_FAILED))
     finally:
         sweeps.close()
     return exit_code
@@ -166,6 +169,7 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal)
         done_weight = [0]
+        failed: list[str] = []
 
         class ProgressObserver(SweepObserver):
             def cell_started(self, row, index, total):
@@ -180,6 +184,8 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
             def cell_ended(self, row, outcome):
                 done_weight[0] += weights[(row.cell, row.repeat)]
                 progress.update(task, completed=done_weight[0])
+                if outcome.status == "failed":
+                    failed.append(row.cell)
                 if outcome.status != "done":
                     err.print(f"{row.cell} (repeat {row.repeat + 1}): {outcome.status}"
                               + (f" — {outcome.reason}" if outcome.reason else ""), highlight=False, soft_wrap=True)
@@ -195,6 +201,12 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
         err.print(f"[yellow]interrupted[/]: the current cell was saved as 'interrupted'; "
                   f"resume with: tokenlat-tui sweep --resume {sweep_id[:8]} (tables and plots are written "
                   "when the sweep is complete)", highlight=False, soft_wrap=True)
+        return interrupts.exit_code
+    if failed:
+        err.print(f"[red]{len(failed)} of {len(rows)} cell run(s) failed[/] ({', '.join(sorted(set(failed)))}); "
+                  f"the rest are in the tables; run the failed ones again with: tokenlat-tui sweep --resume "
+                  f"{sweep_id[:8]}", highlight=False, soft_wrap=True)
+        return CELLS_FAILED
     return interrupts.exit_code
 
 
