@@ -23,6 +23,7 @@ its 20 Hz metrics sampler in the same rounds (the sampler's share apart). Ends w
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -81,9 +82,10 @@ def generation_only(backend, batch_ids: list[list[int]], tokens: int) -> tuple[f
 
 
 def profiler_loop(backend, store: SessionStore, prompts: list[str], tokens: int,
-                  outside: list[float], system_metrics: bool = True) -> tuple[float, float]:
+                  outside: list[float], gc_inside: list[float], system_metrics: bool = True) -> tuple[float, float]:
     """Per-step wall time of a batched collection; appends to `outside` the time spent outside the timed
-    steps (session set-up, records, flushes, finishing) as a fraction of the steps' own time."""
+    steps (session set-up, records, flushes, finishing) as a fraction of the steps' own time, and to
+    `gc_inside` the garbage collections' time inside the timed steps (the GC watch's) as the same fraction."""
     settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
                            sampling=SamplingSettings(), system_metrics=system_metrics)
     start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
@@ -91,8 +93,10 @@ def profiler_loop(backend, store: SessionStore, prompts: list[str], tokens: int,
     elapsed = (time.perf_counter_ns() - start) / 1e6
     cpu = (time.process_time_ns() - cpu_start) / 1e6
     assert all(s.tokens == tokens for s in run.sessions), run.sessions
-    timed = sum(t["latency_ms"] for t in store.session_tokens(run.sessions[0].session_id))
+    tokens_stored = store.session_tokens(run.sessions[0].session_id)
+    timed = sum(t["latency_ms"] for t in tokens_stored)
     outside.append((elapsed - timed) / timed)
+    gc_inside.append(sum(t["gc_ms"] or 0.0 for t in tokens_stored) / timed)
     return elapsed / tokens, cpu / tokens
 
 
@@ -111,23 +115,31 @@ def main() -> None:
             prompts = prompts_for(batch)
             batch_ids = [backend.encode(p) for p in prompts]
             outside: list[float] = []
+            gc_inside: list[float] = []
             unused: list[float] = []
             # the third runner is the profiler without its 20 Hz metrics sampler: what the loop and the
             # store cost apart from the sampler, measured in the same rounds
             runners = {"bare": lambda: bare_loop(backend, batch_ids, args.tokens),
                        "generation_only": lambda: generation_only(backend, batch_ids, args.tokens),
-                       "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens, outside),
-                       "no_metrics": lambda: profiler_loop(backend, store, prompts, args.tokens, unused,
+                       "profiler": lambda: profiler_loop(backend, store, prompts, args.tokens, outside, gc_inside),
+                       "no_metrics": lambda: profiler_loop(backend, store, prompts, args.tokens, unused, unused,
                                                            system_metrics=False)}
             for run in runners.values():  # one untimed pass each: lazy init, allocator growth
                 run()
             outside.clear()  # the untimed pass's set-up is not a round's
+            gc_inside.clear()
             results: dict[str, list[float]] = {name: [] for name in runners}
             cpu: dict[str, list[float]] = {name: [] for name in runners}
+            # garbage collections per run, by generation: a full (gen 2) collection walks every object
+            # torch and transformers made, so a loop that allocates more pays for it inside its steps
+            collections: dict[str, list[int]] = {name: [0, 0, 0] for name in runners}
             names = list(runners)
             for round_index in range(args.rounds):
                 for name in names if round_index % 2 == 0 else names[::-1]:
+                    before = [generation["collections"] for generation in gc.get_stats()]
                     wall_ms, cpu_ms = runners[name]()
+                    after = [generation["collections"] for generation in gc.get_stats()]
+                    collections[name] = [total + a - b for total, a, b in zip(collections[name], after, before)]
                     results[name].append(wall_ms)
                     cpu[name].append(cpu_ms)
             medians = {name: statistics.median(values) for name, values in results.items()}
@@ -145,6 +157,9 @@ def main() -> None:
                 print(f"batch {batch:>3} {name:9s} per-step ms: median {medians[name]:.3f}  "
                       f"(rounds: {', '.join(f'{v:.3f}' for v in values)})")
             outside_median = statistics.median(outside)
+            print(f"batch {batch:>3} garbage collections per run, gen 0/1/2: " + "; ".join(
+                f"{name} {'/'.join(f'{c / args.rounds:.1f}' for c in counts)}" for name, counts in collections.items())
+                + f"; the profiler's collections took {statistics.median(gc_inside):.2%} of its timed steps (median)")
             print(f"batch {batch:>3} profiler/bare {ratio:.3f} (goal <= 1.03; per-round ratios "
                   f"{ratios[0]:.3f} .. {ratios[-1]:.3f}); time outside the timed steps "
                   f"{outside_median:.2%} of theirs (median); CPU time profiler/bare {cpu_ratio:.3f}; "
@@ -157,11 +172,14 @@ def main() -> None:
                                          "profiler_over_bare_ratio": ratio,
                                          "ratio_min": ratios[0], "ratio_max": ratios[-1],
                                          "outside_steps_fraction": outside_median,
+                                         "gc_inside_steps_fraction": statistics.median(gc_inside),
                                          "cpu_time_ratio": cpu_ratio,
                                          "no_metrics_ms_per_step": medians["no_metrics"],
                                          "no_metrics_over_bare_ratio": no_metrics_ratio,
                                          "generation_only_over_bare_ratio": control_ratio,
-                                         "profiler_over_generation_only_ratio": recording_ratio}
+                                         "profiler_over_generation_only_ratio": recording_ratio,
+                                         "gc_collections_per_run": {name: [c / args.rounds for c in counts]
+                                                                    for name, counts in collections.items()}}
     print(json.dumps(figures))
 
 

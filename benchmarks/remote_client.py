@@ -28,6 +28,7 @@ aiohttp server this benchmark used before, to show what a server sharing the cli
              sent (impossible: a stamp that claims bytes came before they did). Measured with the
              client's stream reader alone (no store), the same server, interleaved with the rest.
   server cpu per chunk: the schedule server's user+system CPU per content chunk sent (/proc/PID/stat)
+  steal: the share of the machine's CPU time the hypervisor took while the level ran (/proc/stat)
   run-queue wait: ms per second of the level's wall time that the client's / the server's event-loop
              thread was runnable but not running (/proc/PID/schedstat): the machine's share of the tails, which
              no client code can remove (a process that isn't running can't stamp)
@@ -83,6 +84,21 @@ def start_server(kind: str, chunks: int, interval_ms: float) -> tuple[subprocess
             time.sleep(0.05)
     process.kill()
     raise SystemExit(f"the {kind} schedule server did not start")
+
+
+def cpu_times() -> list[int] | None:
+    """The machine's CPU time counters (/proc/stat's cpu line: user nice system idle iowait irq softirq steal)."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
+    """The share of the machine's CPU time the hypervisor took (steal) between two cpu_times()."""
+    if not before or not after or sum(after) == sum(before):
+        return None
+    return 100 * (after[7] - before[7]) / (sum(after) - sum(before))
 
 
 def process_cpu_s(pid: int) -> float | None:
@@ -152,11 +168,13 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
     # the client's event loop runs on this thread (it stamps); the server's on its main thread
     threads = ((os.getpid(), threading.get_native_id()), (server_pid, server_pid))
     waits = [run_queue_wait_ns(*thread) for thread in threads]
+    machine = cpu_times()
     wall = time.perf_counter()
     before = _cpu_s()
     report = backend.run(store, settings, ["bench"])
     after = _cpu_s()
     wall = time.perf_counter() - wall
+    stolen = steal_pct(machine, cpu_times())
     waited = [(end - start) / 1e6 / wall if start is not None and end is not None else None
               for start, end in zip(waits, [run_queue_wait_ns(*thread) for thread in threads])]
     cpu_s = after - before
@@ -187,6 +205,7 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
     return {"errors": errors, "clean": clean, "unmerged": unmerged, "jitter": jitter, "write_delay": write_delay, "tokens": tokens,
             "cpu_s": cpu_s, "sources": sources, "tokens_ok": tokens == expected_tokens,
             "client_wait": [waited[0]] if waited[0] is not None else [],
+            "steal": [stolen] if stolen is not None else [],
             "server_wait": [waited[1]] if waited[1] is not None else []}
 
 
@@ -206,7 +225,7 @@ def main() -> None:
     if unknown := [x for x in stamps if x not in STAMPS] + [x for x in kinds if x not in SERVERS]:
         raise SystemExit(f"unknown stamp or server: {', '.join(unknown)}")
     servers = {kind: start_server(kind, args.chunks, args.interval_ms) for kind in kinds}
-    keys = ("errors", "clean", "unmerged", "jitter", "write_delay", "client_wait", "server_wait", "one_way")
+    keys = ("errors", "clean", "unmerged", "jitter", "write_delay", "client_wait", "server_wait", "steal", "one_way")
     pooled = {(kind, level, stamp): {**{k: [] for k in keys}, "tokens": 0, "cpu_s": 0.0, "server_cpu_s": 0.0,
                                      "tokens_ok": True, "sources": set()}
               for kind in kinds for level in levels for stamp in stamps}
@@ -259,6 +278,7 @@ def main() -> None:
              "one_way_min_ms": round(min(entry["one_way"]), 4) if entry["one_way"] else None,
              "one_way_early": sum(1 for value in entry["one_way"] if value < 0),
              "client_run_queue_ms_per_s": _mean(entry["client_wait"]),
+             "steal_pct": _mean(entry["steal"]),
              "server_run_queue_ms_per_s": _mean(entry["server_wait"]),
              "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
              "token_sources": sorted(entry["sources"]), "gaps": len(entry["errors"]), "clean_gaps": len(entry["clean"])}
@@ -271,6 +291,7 @@ def main() -> None:
               f"one-way p50 {f['one_way_late_p50_ms']} p99 {f['one_way_late_p99_ms']} min {f['one_way_min_ms']} ms, "
               f"early {f['one_way_early']}/{len(entry['one_way'])}; "
               f"run-queue wait client {f['client_run_queue_ms_per_s']} / server {f['server_run_queue_ms_per_s']} ms/s; "
+              f"steal {f['steal_pct']}%; "
               f"client CPU {f['cpu_us_per_token']} us/token; server CPU {f['server_cpu_us_per_chunk']} us/chunk; tokens right: {f['tokens_counted_right']}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"benchmark": "remote_client", "interval_ms": args.interval_ms, "chunks_per_stream": args.chunks,

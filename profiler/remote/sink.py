@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from profiler.errors import StoreError, first_line
 from profiler.records import SessionMeta, TokenRecord
-from profiler.remote.store_writer import POLL_S, failure_line
+from profiler.remote.store_writer import POLL_S, failure_line, pack_tokens
 from profiler.store import SessionStore
 
 Finalizer = Callable[[], "tuple[list[TokenRecord], dict[str, Any], dict[str, Any]]"]
@@ -151,7 +151,7 @@ class StoreSink:
                 final = finalize()
             except Exception as exc:  # noqa: BLE001 - the stream keeps its provisional tokens; the run says why
                 self._fail(f"counting the tokens of a stream failed: {first_line(exc)}")
-        return kind, key, status, error, final, stop_reason
+        return kind, key, status, error, pack_tokens(final), stop_reason
 
     # -- the receiver thread
     def _receive(self) -> None:
