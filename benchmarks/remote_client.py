@@ -55,6 +55,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.machine import cpu_times, steal_pct  # noqa: E402
 from benchmarks.schedule_server import MULTI_EVERY, MULTI_TOKENS, SERVERS  # noqa: E402
 
 LEVELS = (1, 8, 32, 128)
@@ -84,21 +85,6 @@ def start_server(kind: str, chunks: int, interval_ms: float) -> tuple[subprocess
             time.sleep(0.05)
     process.kill()
     raise SystemExit(f"the {kind} schedule server did not start")
-
-
-def cpu_times() -> list[int] | None:
-    """The machine's CPU time counters (/proc/stat's cpu line: user nice system idle iowait irq softirq steal)."""
-    try:
-        return [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def steal_pct(before: list[int] | None, after: list[int] | None) -> float | None:
-    """The share of the machine's CPU time the hypervisor took (steal) between two cpu_times()."""
-    if not before or not after or sum(after) == sum(before):
-        return None
-    return 100 * (after[7] - before[7]) / (sum(after) - sum(before))
 
 
 def process_cpu_s(pid: int) -> float | None:
