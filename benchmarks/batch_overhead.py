@@ -245,7 +245,8 @@ def main() -> None:
             step_medians = {name: statistics.median(values) for name, values in steps.items()}
             print(f"batch {batch:>3} decode step's own time, median over {len(steps['bare'])} steps each: bare "
                   f"{step_medians['bare']:.3f}, generation class {step_medians['generation_only']:.3f}, profiler "
-                  f"{step_medians['profiler']:.3f} ms; profiler/bare {step_medians['profiler'] / step_medians['bare']:.3f}")
+                  f"{step_medians['profiler']:.3f} ms; profiler/bare "
+                  f"{step_medians['profiler'] / step_medians['bare']:.3f}")
             # the profiler's wall time is its timed steps plus what it does outside them; the steps compare
             # with the bare loop's step by step in one run, the rest is measured inside each profiler run
             inside = step_medians["interleaved_profiler"] / step_medians["interleaved_bare"]

@@ -1,10 +1,10 @@
 """Remote client accuracy: does the client's stamp of each streamed chunk match when the server sent it?
 
 A local server (benchmarks/schedule_server.py: its own process, so it holds no GIL of the client's)
-streams OpenAI-style SSE chunks on a known schedule: one chunk every --interval-ms, every 4th chunk carrying 3 tokens, per-chunk
-usage (continuous_usage_stats) on every chunk, and in each chunk's text the server's
-perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both processes),
-plus when the previous chunk's write returned. The reference is what the server stamped, never
+streams OpenAI-style SSE chunks on a known schedule: one chunk every --interval-ms, every 4th chunk
+carrying 3 tokens, per-chunk usage (continuous_usage_stats) on every chunk, and in each chunk's text
+the server's perf_counter_ns() taken just before writing it (CLOCK_MONOTONIC: one clock for both
+processes), plus when the previous chunk's write returned. The reference is what the server stamped, never
 the nominal schedule (a Python server on a busy 2-core box slips its schedule by milliseconds).
 The real client (profiler.remote: aiohttp, the store sink and its writer process) runs 1, 8, 32 and 128
 concurrent streams, stamping each read three ways -- the kernel's receive stamp (the client's
@@ -269,7 +269,8 @@ def main() -> None:
              "tokens": entry["tokens"], "tokens_counted_right": entry["tokens_ok"],
              "token_sources": sorted(entry["sources"]), "gaps": len(entry["errors"]), "clean_gaps": len(entry["clean"])}
         figures.setdefault(kind, {}).setdefault(stamp, {})[str(level)] = f
-        print(f"{kind} server, {level:>4} streams, stamp at {stamp:<13}: gap error p50 {f['gap_error_p50_ms']:.3f} / p95 "
+        print(f"{kind} server, {level:>4} streams, stamp at {stamp:<13}: gap error p50 "
+              f"{f['gap_error_p50_ms']:.3f} / p95 "
               f"{f['gap_error_p95_ms']:.3f} / p99 {f['gap_error_p99_ms']:.3f} ms over {f['gaps']} gaps; clean gaps "
               f"({f['clean_gaps']}) p50 {f['clean_gap_error_p50_ms']} p99 {f['clean_gap_error_p99_ms']} ms; "
               f"{f['merged_gaps_pct']}% of gaps touch a merged read, the rest p99 {f['unmerged_gap_error_p99_ms']} ms; server "
@@ -278,7 +279,8 @@ def main() -> None:
               f"early {f['one_way_early']}/{len(entry['one_way'])}; "
               f"run-queue wait client {f['client_run_queue_ms_per_s']} / server {f['server_run_queue_ms_per_s']} ms/s; "
               f"steal {f['steal_pct']}%; "
-              f"client CPU {f['cpu_us_per_token']} us/token; server CPU {f['server_cpu_us_per_chunk']} us/chunk; tokens right: {f['tokens_counted_right']}")
+              f"client CPU {f['cpu_us_per_token']} us/token; server CPU {f['server_cpu_us_per_chunk']} us/chunk; "
+              f"tokens right: {f['tokens_counted_right']}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     print(json.dumps({"benchmark": "remote_client", "interval_ms": args.interval_ms, "chunks_per_stream": args.chunks,
                       "rounds": args.rounds, "cpus": os.cpu_count(), "load_average_1m": load, "servers": figures}))

@@ -48,6 +48,7 @@ _TOKEN_VALUES = operator.attrgetter(*TokenRecord.__slots__)
 
 
 def pack_tokens(final: CountedTokens) -> CountedTokens:
+    """The same, with each TokenRecord as the tuple of its fields (in TokenRecord's order), for the pipe."""
     if final is None:
         return None
     tokens, remote, updates = final
@@ -55,6 +56,7 @@ def pack_tokens(final: CountedTokens) -> CountedTokens:
 
 
 def unpack_tokens(final: CountedTokens) -> CountedTokens:
+    """pack_tokens undone, in the writer process."""
     if final is None:
         return None
     tokens, remote, updates = final

@@ -148,6 +148,7 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                TimeRemainingColumn)
 
+    from profiler.store.sweeps import DONE, FAILED
     from profiler.sweep.grid import LOCAL, Cell
     from profiler.sweep.runner import SweepObserver, SweepRunner
 
@@ -184,9 +185,9 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
             def cell_ended(self, row, outcome):
                 done_weight[0] += weights[(row.cell, row.repeat)]
                 progress.update(task, completed=done_weight[0])
-                if outcome.status == "failed":
+                if outcome.status == FAILED:
                     failed.append(row.cell)
-                if outcome.status != "done":
+                if outcome.status != DONE:
                     err.print(f"{row.cell} (repeat {row.repeat + 1}): {outcome.status}"
                               + (f" — {outcome.reason}" if outcome.reason else ""), highlight=False, soft_wrap=True)
 
