@@ -58,6 +58,13 @@ def prompts_for(batch: int) -> list[str]:
     return [PROMPTS[i % len(PROMPTS)] for i in range(batch)]
 
 
+def collection_settings(tokens: int, system_metrics: bool = True) -> RunSettings:
+    """Every collection here: `tokens` steps of greedy decoding, no warm-up, and no GC freeze (whose
+    gc.collect() before the run would count against the profiler but isn't part of recording)."""
+    return RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
+                       sampling=SamplingSettings(), system_metrics=system_metrics)
+
+
 class BareStepper:
     """The hand-written batched loop's state and its step: left-padded prompts, forward with the KV cache,
     attention mask and positions, argmax, .tolist() -- recording nothing."""
@@ -121,8 +128,7 @@ class BareStepsBetween(RunObserver):
 def interleaved_steps(backend, store: SessionStore, prompts: list[str], batch_ids: list[list[int]], tokens: int,
                       profiler_steps: list[float], bare_steps: list[float]) -> None:
     """A batched collection with a bare step after each of its steps; appends both loops' decode step times."""
-    settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
-                           sampling=SamplingSettings())
+    settings = collection_settings(tokens)
     run = collect_batch(backend, store, settings, prompts, batch=len(prompts),
                         observer=BareStepsBetween(backend, batch_ids, bare_steps))
     profiler_steps.extend(t["latency_ms"] for t in store.session_tokens(run.sessions[0].session_id)
@@ -149,8 +155,7 @@ def profiler_loop(backend, store: SessionStore, prompts: list[str], tokens: int,
     """Per-step wall time of a batched collection; appends to `outside` the time spent outside the timed
     steps (session set-up, records, flushes, finishing) as a fraction of the steps' own time, and to
     `gc_inside` the garbage collections' time inside the timed steps (the GC watch's) as the same fraction."""
-    settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=0, repeat=1, gc_freeze=False,
-                           sampling=SamplingSettings(), system_metrics=system_metrics)
+    settings = collection_settings(tokens, system_metrics)
     start, cpu_start = time.perf_counter_ns(), time.process_time_ns()
     run = collect_batch(backend, store, settings, prompts, batch=len(prompts))
     elapsed = (time.perf_counter_ns() - start) / 1e6

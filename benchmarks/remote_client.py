@@ -56,7 +56,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import cpu_times, steal_pct  # noqa: E402
-from benchmarks.schedule_server import MULTI_EVERY, MULTI_TOKENS, SERVERS  # noqa: E402
+from benchmarks.schedule_server import MULTI_TOKENS, SERVERS, tokens_in  # noqa: E402
 
 LEVELS = (1, 8, 32, 128)
 STAMPS = ("kernel", "select", "data_received")
@@ -187,7 +187,7 @@ def one_level(url: str, concurrency: int, chunks: int, interval_ms: float, data_
                 clean.append(error)
             jitter.append(server_gap - interval_ms)
     store.close()
-    expected_tokens = concurrency * (chunks + (chunks // MULTI_EVERY) * (MULTI_TOKENS - 1))
+    expected_tokens = concurrency * sum(tokens_in(index) for index in range(chunks))
     return {"errors": errors, "clean": clean, "unmerged": unmerged, "jitter": jitter, "write_delay": write_delay, "tokens": tokens,
             "cpu_s": cpu_s, "sources": sources, "tokens_ok": tokens == expected_tokens,
             "client_wait": [waited[0]] if waited[0] is not None else [],

@@ -113,13 +113,11 @@ def serve_raw(port: int, chunks: int, interval_ms: float) -> None:
     due: list[tuple[int, int, _Connection]] = []  # (due ns, tie-break, connection)
     sequence = 0
 
-    def send(connection: _Connection, data: bytes) -> None:
-        connection.sock.sendall(data)  # blocking socket: waits only if the client stops reading for MBs
-
     def start_stream(connection: _Connection) -> None:
         nonlocal sequence
-        send(connection, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
-                         b"Connection: keep-alive\r\n\r\n" + _chunked(event({"role": "assistant"}, 0)))
+        connection.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                                b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+                                + _chunked(event({"role": "assistant"}, 0)))
         connection.index = connection.total = connection.written = 0
         connection.start_ns = time.perf_counter_ns()
         sequence += 1
@@ -131,15 +129,15 @@ def serve_raw(port: int, chunks: int, interval_ms: float) -> None:
             connection.total += tokens_in(connection.index)
             stamp = time.perf_counter_ns()
             text = b"<%d:%d>" % (stamp, connection.written)
-            send(connection, _chunked(b"%s%s%s%d%s" % (head, text, middle, connection.total, tail)))
+            connection.sock.sendall(_chunked(b"%s%s%s%d%s" % (head, text, middle, connection.total, tail)))
             connection.written = time.perf_counter_ns()
             connection.index += 1
             sequence += 1
             heapq.heappush(due, (connection.start_ns + (connection.index + 1) * interval_ns, sequence, connection))
             return
         closing = (head + b"<0:%d>" % connection.written + middle + b"%d" % connection.total + tail)
-        send(connection, _chunked(closing) + _chunked(event({}, connection.total, "length"))
-             + _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        connection.sock.sendall(_chunked(closing) + _chunked(event({}, connection.total, "length"))
+                                + _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
 
     def read_request(connection: _Connection) -> None:
         try:
@@ -162,8 +160,8 @@ def serve_raw(port: int, chunks: int, interval_ms: float) -> None:
         connection.pending = connection.pending[header_end + 4 + length:]
         if headers[0].startswith("GET /health"):
             body = b'{"status": "ok"}'
-            send(connection, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                 % (len(body), body))
+            connection.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
         else:
             start_stream(connection)
 
@@ -175,7 +173,7 @@ def serve_raw(port: int, chunks: int, interval_ms: float) -> None:
                     sock, _ = listener.accept()
                 except BlockingIOError:
                     continue
-                sock.setblocking(True)
+                sock.setblocking(True)  # sendall waits only if the client stops reading for MBs
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 selector.register(sock, selectors.EVENT_READ, _Connection(sock))
             else:

@@ -45,9 +45,10 @@ The records cross the pipe as plain tuples (pack_tokens): pickling a slotted dat
 Python for every record, 13x the cost of a tuple, on the run's process where the event loop reads."""
 
 _TOKEN_VALUES = operator.attrgetter(*TokenRecord.__slots__)
+PackedTokens = tuple[list[tuple], dict[str, Any], dict[str, Any]] | None
 
 
-def pack_tokens(final: CountedTokens) -> CountedTokens:
+def pack_tokens(final: CountedTokens) -> PackedTokens:
     """The same, with each TokenRecord as the tuple of its fields (in TokenRecord's order), for the pipe."""
     if final is None:
         return None
@@ -55,7 +56,7 @@ def pack_tokens(final: CountedTokens) -> CountedTokens:
     return [_TOKEN_VALUES(record) for record in tokens], remote, updates
 
 
-def unpack_tokens(final: CountedTokens) -> CountedTokens:
+def unpack_tokens(final: PackedTokens) -> CountedTokens:
     """pack_tokens undone, in the writer process."""
     if final is None:
         return None
