@@ -18,7 +18,7 @@ from textual.widgets import Static
 
 from model.efficiency import Efficiency
 from profiler.records import percentile
-from tui.printable import printable
+from profiler.printable import printable
 from tui.widgets.run_chart import RunChart
 
 TEXT_TAIL_CHARS = 600
