@@ -23,17 +23,13 @@ _REQUIRED = {"predictor": str, "fingerprint": dict, "parameters": dict, "residua
 """Top-level keys and their JSON types (format and version are checked by FittedPredictor.from_json)."""
 
 
-def save_model(fitted: FittedPredictor, path: str | os.PathLike) -> Path:
-    path = Path(path).expanduser()
+def save_model(fitted: FittedPredictor, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write the model as JSON through the project's one writer: a regular file only, an existing one
+    replaced only with `force`, written beside and renamed (an interrupted save leaves nothing half-written)."""
+    from profiler.export_target import write_file
+
     text = json.dumps(fitted.to_json(), indent=2, allow_nan=False)
-    try:
-        # write beside, then rename: an interrupted save never leaves half a model behind
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(text + "\n", encoding="utf-8")
-        os.replace(partial, path)
-    except OSError as exc:
-        raise InputError(f"can't save the model to {path}: {exc.strerror or exc}") from None
-    return path
+    return write_file(path, text + "\n", force=force)
 
 
 def load_model(path: str | os.PathLike) -> FittedPredictor:

@@ -87,7 +87,13 @@ def sessions_to_fit(sessions: list[dict[str, Any]], marked: list[str], reference
     usable = [s for s in sessions if not s["warmup"] and (s["tokens"] or 0) >= 2 and s["status"] != "running"]
     if marked:
         chosen = [s["id"] for s in usable if s["id"] in marked]
-        return chosen, f"{len(chosen)} marked session{'' if len(chosen) == 1 else 's'}"
+        # say what was marked but not fitted: "1 marked session" when two were marked reads as a miscount
+        dropped = [s for s in sessions if s["id"] in marked and s["id"] not in chosen]
+        warmups = sum(1 for s in dropped if s["warmup"])
+        notes = ([f"{warmups} warm-up{'' if warmups == 1 else 's'} left out"] if warmups else []) + (
+            [f"{len(dropped) - warmups} running or under 2 tokens left out"] if len(dropped) > warmups else [])
+        scope = f"{len(chosen)} marked session{'' if len(chosen) == 1 else 's'}"
+        return chosen, scope + (f" ({'; '.join(notes)})" if notes else "")
     if reference is None:
         return [], "no sessions"
     key = {f: reference.get(f) for f in FINGERPRINT_FIELDS}
@@ -133,8 +139,11 @@ def build_report(store, session_ids: list[str], scope: str, predictors: list[str
         current = (int(last["Input_Token_Length"].iloc[0]), int(last["Context_Size"].max()) + 1)
     input_tokens, context = current
     horizon = max(horizon, context + 1)
-    step = max(1, (horizon - context) // CURVE_POINTS)
-    contexts = list(range(context, horizon + 1, step))
+    # the curve spans the measured contexts too, so a plot can draw the fit over its data and its
+    # extrapolation beyond (from the current context to the horizon) apart
+    start = min(int(decode["Context_Size"].min()), context) if len(decode) else context
+    step = max(1, (horizon - start) // CURVE_POINTS)
+    contexts = list(range(start, horizon + 1, step))
     result = FitReport(list(session_ids), scope, input_tokens, context, horizon, next_n,
                        decode["Context_Size"].astype(int).tolist(), decode["Per_Token_Latency_ms"].astype(float).tolist(),
                        contexts, report, note)

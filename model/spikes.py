@@ -2,6 +2,8 @@
 
 Evidence comes only from what the collector recorded beside the token:
 - garbage collections that ran inside its timed interval (`gc_collections`, `gc_ms`);
+- how long the decoding thread waited for a CPU inside it (`cpu_wait_ms`, `preemptions`: the
+  scheduler's own run-queue accounting, profiler/sched_watch.py) — "waited 3.20 ms for a CPU";
 - forward vs sampling time (`forward_ms`, `sample_ms`: CUDA events on a GPU), compared with the
   session's usual split, so "the forward pass was slow" is told apart from "sampling was slow";
 - system metrics sampled at 20 Hz around the token's interval: an SM clock below the session's
@@ -33,6 +35,8 @@ CLOCK_DROP = 0.05
 CPU_SHARE_DROP = 0.8
 """The process's CPU use beside a token below this fraction of its usual use: it was kept off the CPU."""
 RSS_JUMP_MB = 32.0
+CPU_WAIT_MS = 0.05
+"""A run-queue wait below this is the scheduler's ordinary bookkeeping (a tick, a wake-up), not a cause."""
 ORDINARY_TIMES = 1.25
 """A token within this multiple of the median is ordinary jitter: it may be among the slowest of a
 steady session, but a 0.3 ms wobble is not something to explain, and blaming the forward pass for
@@ -50,7 +54,9 @@ class Spike:
     """latency - the median decode latency: the part that needs explaining."""
     causes: list[str] = field(default_factory=list)
     explained_ms: float = 0.0
-    """The part of the excess accounted for by measured causes (GC time, forward/sampling excess)."""
+    """The part of the excess accounted for by measured causes (GC time, CPU wait, forward/sampling excess)."""
+    cpu_wait_ms: float | None = None
+    """How long the decoding thread waited for a CPU inside this token; None: not measured."""
 
     @property
     def ordinary(self) -> bool:
@@ -62,7 +68,8 @@ class Spike:
             return "; ".join(self.causes)
         if self.ordinary:
             return f"not a spike: within {ORDINARY_TIMES}× the median"
-        return "unexplained: no GC, no clock or throttle change recorded"
+        waits = "no CPU wait, " if self.cpu_wait_ms is not None else ""
+        return f"unexplained: no GC, {waits}no clock or throttle change recorded"
 
 
 def find_spikes(tokens: Sequence[dict[str, Any]], metrics: Sequence[dict[str, Any]] = (), *,
@@ -84,6 +91,7 @@ def find_spikes(tokens: Sequence[dict[str, Any]], metrics: Sequence[dict[str, An
         spike = Spike(token["k"], token["context_size"], latency, latency / median if median > 0 else float("inf"),
                       latency - median)
         _gc_cause(spike, token)
+        _cpu_wait_cause(spike, token)
         _split_cause(spike, token, forward_usual, sample_usual, median)
         beside = _samples_beside(ordered, token)
         _metric_causes(spike, beside, clock_usual, cpu_usual, rss_usual)
@@ -98,6 +106,18 @@ def _gc_cause(spike: Spike, token: dict) -> None:
         plural = "s" if collections > 1 else ""
         spike.causes.append(f"garbage collection: {collections} collection{plural}, {gc_ms:.2f} ms")
         spike.explained_ms += gc_ms
+
+
+def _cpu_wait_cause(spike: Spike, token: dict) -> None:
+    """The scheduler kept the decoding thread off a CPU for this long inside the token: seen, not inferred."""
+    wait = token.get("cpu_wait_ms")
+    spike.cpu_wait_ms = wait
+    if wait is None or wait < CPU_WAIT_MS:
+        return
+    switches = token.get("preemptions") or 0
+    preempted = f", preempted {switches} time{'s' if switches != 1 else ''}" if switches else ""
+    spike.causes.append(f"waited {wait:.2f} ms for a CPU{preempted}: another process or thread had the core")
+    spike.explained_ms += wait
 
 
 def _split_cause(spike: Spike, token: dict, forward_usual: float | None, sample_usual: float | None,

@@ -4,7 +4,8 @@
 - throughput vs batch: aggregate tokens/s, with the ideal linear scaling from batch 1 dashed;
 - latency-throughput frontier: each cell a point (tokens/s, per-token p50), labelled by its batch.
 Works on plain rows (dicts with line, batch, p50_ms, p99_ms, tokens_per_s): no store, no torch.
-Files are created exclusively: an existing file is never replaced unless `force` says so.
+Files go through the one writer (`profiler.export_target.write_file`): an existing file is never
+replaced unless `force` says so, and never a link, device or FIFO.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ def write_plots(rows: Sequence[dict[str, Any]], directory: Path, *, title: str, 
                 force: bool = False) -> list[Path]:
     """Draw the three plots from the measured rows; returns the files written."""
     import matplotlib
+
+    from profiler.export_target import write_file  # the one writer: regular files only, temp file renamed
 
     matplotlib.use("Agg")  # files only: no display needed, none touched
     import matplotlib.pyplot as plt
@@ -47,12 +50,11 @@ def write_plots(rows: Sequence[dict[str, Any]], directory: Path, *, title: str, 
                 ax.legend(fontsize=8)
             fig.tight_layout()
             for fmt in FORMATS:
-                path = directory / f"{name}.{fmt}"
-                with path.open("wb" if force else "xb") as file:
-                    # a fixed date keeps SVG output byte-stable between runs of the same figures
-                    metadata = {"Date": None} if fmt == "svg" else {}
-                    fig.savefig(file, format=fmt, metadata=metadata)
-                written.append(path)
+                # a fixed date keeps SVG output byte-stable between runs of the same figures
+                metadata = {"Date": None} if fmt == "svg" else {}
+                written.append(write_file(directory / f"{name}.{fmt}", lambda file, fmt=fmt, metadata=metadata:
+                                          fig.savefig(file, format=fmt, metadata=metadata),
+                                          force=force, hint="choose another folder"))
         finally:
             plt.close(fig)
     return written

@@ -56,6 +56,7 @@ from profiler.clock import Clock
 from profiler.collect import Collector, RunObserver, RunSettings, SessionOutcome, check_prompts, ended_by
 from profiler.errors import BackendError, InputError, StoreError, first_line
 from profiler.gc_watch import GcWatch
+from profiler.machine_noise import session_noise, try_snapshot
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, percentile
 from profiler.store import SessionStore
 from profiler.store.chunks import begin_run, end_run, write_in_transaction
@@ -260,6 +261,8 @@ class BatchCollector:
         eos_k: list[int | None] = [None] * len(indices)
         decode_ms: list[float] = []
         prefill_ms: list[float] = []
+        gpu_noise = self._single.gpu_noise()
+        noise_start = try_snapshot()  # the machine's noise over the batch, stored with each of its sessions
         self.in_session = True
         try:
             for batch_index, prompt_index in enumerate(indices):
@@ -309,19 +312,21 @@ class BatchCollector:
             if generation is not None:
                 generation.close()
             try:
-                self._finish(writers, outcomes, eos_k)
+                self._finish(writers, outcomes, eos_k, session_noise(noise_start, gpu_noise))
             finally:
                 self.in_session = False
 
-    def _finish(self, writers: list, outcomes: list[BatchSession], eos_k: list[int | None]) -> None:
+    def _finish(self, writers: list, outcomes: list[BatchSession], eos_k: list[int | None],
+                noise: dict | None = None) -> None:
         """End every session of the batch, even when one of them can't be (the store's first error is raised)."""
         peak = self._peak.peak_mb()
+        environment = {"machine_noise": noise} if noise else None
         problem: StoreError | None = None
         for writer, outcome in zip(writers, outcomes):
             outcome.eos_k = eos_k[outcome.batch_index]
             try:
                 writer.finish(outcome.status, outcome.error, eos_k=outcome.eos_k, compile_ms=self.compile_ms,
-                              peak_memory_mb=peak)
+                              peak_memory_mb=peak, environment=environment)
             except StoreError as exc:
                 outcome.status = FAILED if outcome.status == FINISHED else outcome.status
                 outcome.error = outcome.error or str(exc)

@@ -15,8 +15,9 @@ from profiler.backends.base import Backend, SamplingSettings
 from profiler.clock import Clock, PerfClock
 from profiler.decode_loop import STOP_CANCELLED, run_generation
 from profiler.errors import InputError, StoreError, first_line
-from profiler.flag_checks import check_finite, check_seed
+from profiler.flag_checks import MAX_NEW_TOKENS, MAX_REPEAT, MAX_WARMUP, check_finite, check_seed
 from profiler.gc_watch import GcWatch
+from profiler.machine_noise import Finding, gpu_findings, session_noise, try_snapshot
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
 from profiler.session_fields import backend_fields
 from profiler.store import SessionStore
@@ -43,6 +44,11 @@ class RunSettings:
             raise InputError(f"--warmup can't be negative (got {self.warmup})")
         if self.repeat < 1:
             raise InputError(f"--repeat must be at least 1 (got {self.repeat})")
+        # stated upper bounds (profiler/flag_checks.py), before any model loads or any row is written
+        for flag, value, most in (("--max-new-tokens", self.max_new_tokens, MAX_NEW_TOKENS),
+                                  ("--warmup", self.warmup, MAX_WARMUP), ("--repeat", self.repeat, MAX_REPEAT)):
+            if value > most:
+                raise InputError(f"{flag} must be at most {most} (got {value})")
         # nan passes every comparison below unnoticed (argparse's float() accepts 'nan' and 'inf')
         temperature = check_finite("--temperature", self.sampling.temperature)
         if temperature < 0:
@@ -70,6 +76,11 @@ class RunObserver:
 
     def token(self, session_id: str, record: TokenRecord) -> None: ...
 
+    def settle(self, session_id: str) -> dict | None:
+        """Called after `session_started`, before the session's first timed token: the app's engine waits
+        here for its view to settle (profiler/engine/settle.py) and says how; headless, nothing."""
+        return None
+
     def session_ended(self, outcome: SessionOutcome) -> None: ...
 
 
@@ -90,8 +101,11 @@ def ended_by(exc: BaseException, cancel: threading.Event) -> tuple[str, str]:
 
 class Collector:
     def __init__(self, backend: Backend, store: SessionStore, settings: RunSettings, *, clock: Clock | None = None,
-                 cancel: threading.Event | None = None, observer: RunObserver | None = None) -> None:
+                 cancel: threading.Event | None = None, observer: RunObserver | None = None,
+                 scheduler_accounting: bool = True) -> None:
+        """`scheduler_accounting=False` stores no per-token CPU wait: only for benchmarks/overhead.py's A/B."""
         settings.validate()
+        self.scheduler_accounting = scheduler_accounting
         self.backend = backend
         self.store = store
         self.settings = settings
@@ -102,6 +116,7 @@ class Collector:
         """The running session's metrics sampler (`.latest` feeds live GPU/CPU figures)."""
         self.in_session = False
         """True from a session's first write to its final status: signal handlers must not raise then."""
+        self._gpu_noise: list[Finding] | None = None
 
     def encode_checked(self, prompt: str) -> list[int]:
         """The prompt's ids, or an InputError if it (plus the tokens to generate) can't fit the context."""
@@ -139,6 +154,15 @@ class Collector:
                     gc.unfreeze()
         return outcomes
 
+    def gpu_noise(self) -> list[Finding]:
+        """The GPU's side of the machine's noise (other processes, clocks, power...), checked once per
+        collector: nothing on a CPU run."""
+        if self._gpu_noise is None:
+            device = self.backend.info.device or ""
+            index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
+            self._gpu_noise = gpu_findings(index) if device.startswith("cuda") else []
+        return self._gpu_noise
+
     def _meta(self, prompt: str, ids: list[int], warmup: bool, repeat_index: int) -> SessionMeta:
         info = self.backend.info
         settings = asdict(self.settings)
@@ -150,6 +174,8 @@ class Collector:
     def _session(self, prompt: str, ids: list[int], gc_watch: GcWatch, *, warmup: bool,
                  repeat_index: int) -> SessionOutcome:
         meta = self._meta(prompt, ids, warmup, repeat_index)
+        gpu_noise = self.gpu_noise()
+        noise_start = try_snapshot()  # the machine's noise is recorded over the session (machine_noise.py)
         self.in_session = True
         try:
             writer = self.store.begin_session(meta)
@@ -158,6 +184,7 @@ class Collector:
             raise
         outcome = SessionOutcome(writer.session_id, FAILED, None, warmup, 0)
         generation = None
+        ended_environment: dict = {}  # stored into the session's environment when it ends: settle, noise
         sampler = MetricsSampler(self.backend.info.device) if self.settings.system_metrics else None
         self.sampler = sampler
         try:
@@ -165,6 +192,9 @@ class Collector:
                 sampler.start()
                 writer.set_metrics_source(sampler.drain)
             self.observer.session_started(writer.session_id, meta)
+            settled = self.observer.settle(writer.session_id)
+            if settled is not None:
+                ended_environment["app_settle"] = settled  # stored with the session: the app changed its run
             generation = self.backend.start(ids, self.settings.sampling)
 
             def on_token(record: TokenRecord) -> None:
@@ -176,7 +206,8 @@ class Collector:
             outcome.stop_reason = run_generation(
                 generation, input_tokens=len(ids), max_new_tokens=self.settings.max_new_tokens,
                 eos_token_ids=self.backend.eos_token_ids, ignore_eos=self.settings.ignore_eos, clock=self.clock,
-                cancel=self.cancel, gc_watch=gc_watch, on_token=on_token)
+                cancel=self.cancel, gc_watch=gc_watch, on_token=on_token,
+                scheduler_accounting=self.scheduler_accounting)
             outcome.status = INTERRUPTED if outcome.stop_reason == STOP_CANCELLED else FINISHED
         except BaseException as exc:
             outcome.status, outcome.error = ended_by(exc, self.cancel)
@@ -187,7 +218,10 @@ class Collector:
             if generation is not None:
                 generation.close()
             try:
-                writer.finish(outcome.status, outcome.error)
+                noise = session_noise(noise_start, gpu_noise)
+                if noise:
+                    ended_environment["machine_noise"] = noise
+                writer.finish(outcome.status, outcome.error, environment=ended_environment or None)
             except StoreError as exc:
                 # the store stopped taking writes (disk full): the session ended as well as it could,
                 # and this error (what was kept, what was not) replaces any error already on its way

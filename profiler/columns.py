@@ -13,6 +13,7 @@ EXTRA_COLUMNS = list(session_fields.RELEASE_1_COLUMNS)
 """Ours as the first release exported them: a file with all of them is in our full format."""
 REMOTE_COLUMNS = list(session_fields.REMOTE_COLUMNS)
 BATCH_SWEEP_COLUMNS = list(session_fields.BATCH_SWEEP_COLUMNS)
+SCHEDULER_COLUMNS = list(session_fields.SCHEDULER_COLUMNS)
 ALL_COLUMNS = list(session_fields.CSV_LAYOUT)
 
 # Session fields that together say "same model and configuration": fits are only

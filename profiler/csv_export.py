@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import operator
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, Iterable, Iterator, Sequence, TextIO
 
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError
@@ -43,6 +44,8 @@ class ExportResult:
     """Token rows written (the header not counted)."""
     empty_sessions: int = 0
     """Requested sessions with no tokens: a per-token file has no row to hold them."""
+    unreadable_sessions: int = 0
+    """Sessions left out because the (damaged) store couldn't read them."""
 
 
 BOOLEAN_COLUMNS = tuple(f.csv for f in CSV_FIELDS if f.type is bool)
@@ -165,26 +168,50 @@ def _silence_stdout() -> None:
 
 
 def export_sessions(store, session_ids: Sequence[str] | None, path: str | os.PathLike, *,
-                    force: bool = False, include_warmup: bool = True) -> ExportResult:
+                    force: bool = False, include_warmup: bool = True, damaged: bool = False) -> ExportResult:
     """Export the tokens of `session_ids` (full ids or unique prefixes; None = every session).
 
-    Rows come sessions oldest first, tokens by k. Raises InputError for an unknown id, for
+    Rows come sessions oldest first, tokens by k, streamed from the store to the file one at a
+    time: memory stays flat whatever the store holds. Raises InputError for an unknown id, for
     nothing to export (no file is written then), or for a target that can't be written.
+    `damaged`: the store failed its integrity check; sessions that can't be read are left out
+    and counted in `ExportResult.unreadable_sessions`.
     """
     if not is_stdout(path):
         if names_the_store(path, store.path):
             # a regular file, so --force would replace it: the store itself would be lost
             raise InputError(f"{path} is the session store itself (or one of its files); export elsewhere")
         check_writable_target(Path(path), force=force)  # fail before reading a large store
-    wanted = None if session_ids is None else set(store.resolve_ids(session_ids))
-    rows = store.token_rows(None if wanted is None else sorted(wanted), include_warmup=include_warmup)
-    if not rows:
+    wanted = None if session_ids is None else sorted(set(store.resolve_ids(session_ids)))
+    unreadable: list[str] | None = [] if damaged else None
+    rows = store.iter_token_rows(wanted, include_warmup=include_warmup, unreadable=unreadable)
+    first = next(rows, None)
+    if first is None:
         what = "the store has no tokens" if wanted is None else "the sessions given have no tokens"
         if not include_warmup:
             what += " outside warm-up sessions"
+        if unreadable:
+            what += f" that can still be read ({len(unreadable)} session(s) can't be)"
         raise InputError(f"nothing to export: {what}; no file written")
-    exported = len({row["Prompt_ID"] for row in rows})
-    selected = [session for session in store.list_sessions()
-                if (wanted is None or session["id"] in wanted) and (include_warmup or not session["warmup"])]
-    count = write_csv(path, rows, force=force)
-    return ExportResult(str(path), exported, count, empty_sessions=max(0, len(selected) - exported))
+    sessions = _SessionCounter()
+    count = write_csv(path, sessions.count(itertools.chain([first], rows)), force=force)
+    missing = len(unreadable or ())
+    # a damaged store may fail to count (it reads every row): there, what was read is what there is
+    selected = sessions.seen + missing if damaged else store.count_selected(wanted, include_warmup=include_warmup)
+    return ExportResult(str(path), sessions.seen, count,
+                        empty_sessions=max(0, selected - sessions.seen - missing), unreadable_sessions=missing)
+
+
+class _SessionCounter:
+    """Counts the sessions in a stream of rows ordered by session, passing the rows on."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def count(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        current = None
+        for row in rows:
+            if row["Prompt_ID"] != current:
+                current = row["Prompt_ID"]
+                self.seen += 1
+            yield row

@@ -74,3 +74,28 @@ def normalise_prompt_id(text: str) -> tuple[str, str | None]:
             return session_id, (f"Prompt_ID {session_id[:40]!r} holds a control character or line break "
                                 "(it could not be shown or named on a command line)")
     return session_id, None
+
+
+EXTRA_HEADER_COLUMNS = 16
+"""Columns we don't know that a header may hold beside ours (a spreadsheet's own columns are
+ignored and reported). A header of 10^6 columns took `import` minutes before any row was read;
+the bound is checked first. `max_header_columns()` is the figure."""
+
+MAX_IMPORT_SESSIONS = 1_000_000
+"""Sessions one import may add. Rows stream into the store in batches (`IMPORT_BATCH_ROWS`), so a
+file's size costs no memory, but each session keeps ~200 bytes (its first line and a digest of
+its columns, to check its later rows): this bound keeps an endless FIFO of new sessions below
+~200 MB."""
+
+IMPORT_BATCH_ROWS = 5_000
+"""Token rows held before they are written into the import's (one) transaction."""
+
+IDLE_TIMEOUT_S = 60.0
+"""How long a FIFO or device may give no data before `import` gives up (`--idle-timeout`)."""
+MAX_IDLE_TIMEOUT_S = 86_400.0
+
+
+def max_header_columns() -> int:
+    from profiler.columns import ALL_COLUMNS
+
+    return len(ALL_COLUMNS) + EXTRA_HEADER_COLUMNS

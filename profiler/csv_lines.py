@@ -15,20 +15,68 @@ byte, so finding it meant reopening the file, which hangs on a FIFO. Here:
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import select
+import stat
 from typing import TextIO
 
-from profiler.csv_limits import MAX_RECORD_CHARS
+from profiler.csv_limits import IDLE_TIMEOUT_S, MAX_RECORD_CHARS
 from profiler.errors import CsvFormatError
 
 PIECE_CHARS = 1 << 20
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 
 
-def open_csv_text(path: str | os.PathLike) -> TextIO:
-    """The file as text for BoundedLines; -sig: spreadsheets often start a CSV with a BOM."""
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+def open_csv_text(path: str | os.PathLike, *, idle_timeout_s: float = IDLE_TIMEOUT_S) -> TextIO:
+    """The file as text for BoundedLines; -sig: spreadsheets often start a CSV with a BOM.
+
+    A FIFO, socket or device is read through `_PatientReader`: opening it doesn't wait for a
+    writer, and `idle_timeout_s` without data ends the read with one CsvFormatError.
+    """
+    if stat.S_ISREG(os.stat(path).st_mode):
+        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    raw = _PatientReader(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), str(path), idle_timeout_s)
+    return io.TextIOWrapper(io.BufferedReader(raw), encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+class _PatientReader(io.RawIOBase):
+    """A non-blocking descriptor read with poll(): no data for `idle_timeout_s` is a CsvFormatError.
+
+    Before, `import FIFO` with no writer (or a writer that never writes) waited forever; only
+    SIGINT ended it. On Linux, poll() on a FIFO that never had a writer reports nothing (it
+    doesn't report a hang-up), so "no writer yet" and "no data yet" are both idle time.
+    """
+
+    def __init__(self, fd: int, name: str, idle_timeout_s: float) -> None:
+        super().__init__()
+        self.fd = fd
+        self.name = name
+        self.idle_timeout_s = idle_timeout_s
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def readinto(self, buffer) -> int:
+        while True:
+            if not self._poll.poll(self.idle_timeout_s * 1000):
+                raise CsvFormatError(f"{self.name}: no data for {self.idle_timeout_s:g} s (a FIFO or device with "
+                                     "no writer?); --idle-timeout S waits longer")
+            try:
+                return os.readv(self.fd, [buffer])
+            except BlockingIOError:
+                continue  # woken without data: wait again
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self.fd)
+        super().close()
 
 
 class BoundedLines:

@@ -1,6 +1,7 @@
-"""Where an export may write, and its temporary file beside the target.
+"""Where an export (or any file this project writes) may go, and its temporary file beside the target.
 
-Rules (README, "export, import"):
+`replacing_file` / `write_file` are the one writer for every file: CSV export, `fit --save`,
+`sweep --out/--plot`, screenshots. Rules (README, "export, import"):
 - `-`, /dev/stdout, /dev/fd/1 and /proc/self/fd/1 mean standard output.
 - Without --force an existing name (file, link, device, anything) is never replaced.
 - With --force only a regular file is replaced. A symbolic link is refused, never followed:
@@ -13,18 +14,22 @@ Rules (README, "export, import"):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
 import time
 import uuid
 from pathlib import Path
+from typing import IO, Callable, Iterator
 
 from profiler.errors import InputError
 
 STDOUT = "-"
 """Pass as the path to write the CSV to standard output."""
 STDOUT_NAMES = {STDOUT, "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"}
+STDOUT_HINT = "give another name, or -o - for standard output"
+"""What a refused export target suggests; writers without a stdout form pass their own `hint`."""
 
 STALE_AFTER_S = 60.0
 """A temp file untouched this long is a leftover even if its pid was reused: a live export
@@ -38,7 +43,7 @@ def is_stdout(path: str | os.PathLike) -> bool:
     return str(path) in STDOUT_NAMES
 
 
-def check_writable_target(target: Path, *, force: bool) -> None:
+def check_writable_target(target: Path, *, force: bool, hint: str = STDOUT_HINT) -> None:
     """Refuse early, before any work, a target we must not or cannot write."""
     try:
         mode = os.lstat(target).st_mode
@@ -51,17 +56,16 @@ def check_writable_target(target: Path, *, force: bool) -> None:
     if mode is not None and not force:
         raise InputError(f"{target} already exists; use --force to overwrite it")
     if mode is not None:
-        refuse_unless_regular(target, mode)
+        refuse_unless_regular(target, mode, hint=hint)
     if not target.parent.is_dir():
         raise InputError(f"can't write {target}: directory {target.parent} does not exist")
 
 
-def refuse_unless_regular(target: Path, mode: int) -> None:
+def refuse_unless_regular(target: Path, mode: int, *, hint: str = STDOUT_HINT) -> None:
     """--force replaces regular files only (see the module's rules)."""
     for test, kind in _KINDS:
         if test(mode):
-            raise InputError(f"{target} is {kind}, not a regular file; --force only replaces regular files "
-                             "(give another name, or -o - for standard output)")
+            raise InputError(f"{target} is {kind}, not a regular file; --force only replaces regular files ({hint})")
 
 
 def temp_path(target: Path) -> Path:
@@ -113,12 +117,12 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def publish(temp: Path, target: Path, *, force: bool) -> None:
+def publish(temp: Path, target: Path, *, force: bool, hint: str = STDOUT_HINT) -> None:
     """Move the finished temp file to `target`."""
     if force:
         # the early check ran before the export; look again just before replacing
         try:
-            refuse_unless_regular(target, os.lstat(target).st_mode)
+            refuse_unless_regular(target, os.lstat(target).st_mode, hint=hint)
         except FileNotFoundError:
             pass
         os.replace(temp, target)
@@ -134,3 +138,54 @@ def publish(temp: Path, target: Path, *, force: bool) -> None:
         if os.path.lexists(target):
             raise InputError(f"{target} already exists; use --force to overwrite it") from None
         os.replace(temp, target)
+
+
+FILE_HINT = "give another name"
+
+
+@contextlib.contextmanager
+def replacing_file(path: str | os.PathLike, *, force: bool, binary: bool = False,
+                   hint: str = FILE_HINT) -> Iterator[IO]:
+    """The one way the project writes a file (a fitted model, sweep tables and plots, screenshots).
+
+    Yields a file open on a fresh temp file beside the target; when the block ends without an
+    exception the temp file is synced and renamed onto the target under this module's rules
+    (regular files only, nothing replaced without `force`, never through a link). On any error, a
+    signal included, the temp file is removed and the target is as it was. OSError becomes one
+    InputError line naming the target.
+    """
+    from profiler.signal_guard import signals_raise  # the signal module only where a file is written
+
+    target = Path(path).expanduser()
+    check_writable_target(target, force=force, hint=hint)
+    remove_stale_temps(target)
+    temp = temp_path(target)
+    try:
+        with signals_raise():  # SIGTERM/SIGHUP raise here, so the finally below removes the temp file
+            try:
+                # 0o666: the umask decides the mode, as for any new file (mkstemp would make it 0600);
+                # O_EXCL | O_NOFOLLOW: a name planted at the temp path is never written through
+                descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+                mode = "wb" if binary else "w"
+                with open(descriptor, mode, **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
+                    yield handle
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                publish(temp, target, force=force, hint=hint)
+            finally:
+                temp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise InputError(f"can't write {target}: {exc.strerror or exc}") from None
+
+
+def write_file(path: str | os.PathLike, data: str | bytes | Callable[[IO], object], *, force: bool,
+               hint: str = FILE_HINT) -> Path:
+    """Write `data` (text, bytes, or a function that writes to the open file) through `replacing_file`;
+    returns the target's path. A function's file is binary: it is handed to writers such as savefig."""
+    binary = not isinstance(data, str)
+    with replacing_file(path, force=force, binary=binary, hint=hint) as handle:
+        if callable(data):
+            data(handle)
+        else:
+            handle.write(data)
+    return Path(path).expanduser()

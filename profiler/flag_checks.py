@@ -26,6 +26,37 @@ def check_finite(flag: str, value: object) -> float:
     return float(value)
 
 
+# Stated ranges of the local run's numeric flags (README, "collect"). Each is far past any real run and
+# checked before any work: a typo such as `--batch 1000000000` is one line, not an allocation that hangs.
+MAX_BATCH = 4096
+"""--batch: sequences decoded together (a KV cache and logits per sequence are allocated up front)."""
+MAX_NEW_TOKENS = 1 << 20
+"""--max-new-tokens: past every model's context window (a static cache is sized by it)."""
+MAX_REPEAT = 10_000
+"""--repeat: generations per prompt."""
+MAX_WARMUP = 1_000
+"""--warmup: warm-up generations before the measured ones."""
+MAX_SPIKES = 10_000
+"""show --spikes N: the longest spike list worth printing; fewer tokens simply list them all."""
+MAX_CONTEXT = 1 << 24
+"""fit --train-max-context / --test-max-context: a context size in tokens, far past any model's window."""
+MAX_PROMPT_COUNT = 100_000
+"""sweep --prompt-count: prompts a cell runs."""
+MAX_LIST_VALUES = 64
+"""A sweep grid list (--batch 1,8,32): more values than this is a typo, not a study."""
+MAX_PROMPTS_FILE_BYTES = 8 * 2**20
+"""--prompts FILE: far more prompt text than a study runs; /dev/zero is refused at this size, not read on."""
+
+
+def check_range(flag: str, value: object, low: int, high: int) -> int:
+    """A whole number within [low, high], else one InputError line stating the range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{flag} must be a whole number, not {value!r}")
+    if not low <= value <= high:
+        raise InputError(f"{flag} must be between {low} and {high}, not {value}")
+    return value
+
+
 SETTING_LABELS = {"--max-new-tokens": "max new tokens", "--temperature": "temperature", "--top-p": "top-p",
                   "--warmup": "warm-up runs", "--repeat": "repeats", "--seed": "seed"}
 """The run settings' flags, as the app's settings panel labels the same fields."""
@@ -40,4 +71,6 @@ def without_flags(message: str) -> str:
     return re.sub(r"--[a-z][a-z0-9-]*", lambda flag: SETTING_LABELS.get(flag.group(0), flag.group(0)[2:]), message)
 
 
-__all__ = ["SEED_MAX", "SEED_MIN", "SETTING_LABELS", "check_finite", "check_seed", "without_flags"]
+__all__ = ["MAX_BATCH", "MAX_CONTEXT", "MAX_LIST_VALUES", "MAX_NEW_TOKENS", "MAX_PROMPTS_FILE_BYTES",
+           "MAX_PROMPT_COUNT", "MAX_REPEAT", "MAX_SPIKES", "MAX_WARMUP", "SEED_MAX", "SEED_MIN", "SETTING_LABELS", "check_finite", "check_range",
+           "check_seed", "without_flags"]

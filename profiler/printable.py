@@ -20,7 +20,7 @@ def printable(text: str) -> str:
     return text.translate(_TABLE)
 
 
-_ONE_LINE = dict(_TABLE, **{ord("\n"): "\u2424", ord("\t"): "\u2409"})
+_ONE_LINE = {**_TABLE, ord("\n"): "\u2424", ord("\t"): "\u2409"}
 
 
 def printable_line(text: str) -> str:

@@ -171,6 +171,11 @@ TOKEN_FIELDS: tuple[Field, ...] = (
     _f("gc_collections", _T, TOKEN, "INTEGER NOT NULL DEFAULT 0", int, 0, csv="gc_collections", read="integer",
        minimum=0, empty=0, doc="garbage collections that ran inside this token's timed interval"),
     _f("gc_ms", _T, TOKEN, "REAL NOT NULL DEFAULT 0", float, 0.0, csv="gc_ms", read="duration", empty=0.0),
+    # schema v4 (scheduler accounting, profiler/sched_watch.py); None: not measured (remote, imported, no /proc)
+    _f("cpu_wait_ms", _T, TOKEN, "REAL", _OPT_FLOAT, None, csv="cpu_wait_ms", read="duration", empty=None,
+       doc="time the decoding thread waited for a CPU (run-queue wait) inside this token's timed interval"),
+    _f("preemptions", _T, TOKEN, "INTEGER", _OPT_INT, None, csv="preemptions", read="integer", minimum=0,
+       empty=None, doc="involuntary context switches of the decoding thread inside this token's timed interval"),
 )
 
 SEED_COLUMNS: tuple[str, ...] = (
@@ -186,7 +191,10 @@ REMOTE_COLUMNS: tuple[str, ...] = ("timing",)
 BATCH_SWEEP_COLUMNS: tuple[str, ...] = (
     "batch_index", "eos_k", "sweep_id", "cell", "config", "compile_ms", "peak_memory_mb")
 """Schema v3 (batched decoding, sweeps, configurations)."""
-CSV_LAYOUT: tuple[str, ...] = SEED_COLUMNS + RELEASE_1_COLUMNS + REMOTE_COLUMNS + BATCH_SWEEP_COLUMNS
+SCHEDULER_COLUMNS: tuple[str, ...] = ("cpu_wait_ms", "preemptions")
+"""Schema v4 (per-token scheduler accounting)."""
+CSV_LAYOUT: tuple[str, ...] = (SEED_COLUMNS + RELEASE_1_COLUMNS + REMOTE_COLUMNS + BATCH_SWEEP_COLUMNS
+                               + SCHEDULER_COLUMNS)
 """The CSV's column order. New columns are appended, so existing readers' positions hold."""
 
 SPEED_SETTINGS = ("cache", "compile", "compile_mode")

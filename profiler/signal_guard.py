@@ -10,9 +10,11 @@ export sweeps what it leaves (`export_target.remove_stale_temps`).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
-from typing import Iterator
+from typing import Iterator, NoReturn
 
 SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None)
 
@@ -26,6 +28,26 @@ class SignalInterrupt(KeyboardInterrupt):
 
     def __str__(self) -> str:
         return f"interrupted by {signal.Signals(self.signum).name}"
+
+
+SIGNAL_EXIT_CODES = frozenset(128 + int(s) for s in SIGNALS)
+"""The exit statuses of a run ended by one of SIGNALS (128 + its number)."""
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with `code` at once, skipping the interpreter's teardown.
+
+    For a run ended by a signal, once its data is stored and its store closed: tearing down torch and
+    transformers took 0.75-1.2 s after "saved as 'interrupted'" was printed (measured on a busy 2-core
+    box), time a user waits for the prompt after ctrl+c for nothing. Only the caller's buffered
+    output is at stake, so stdout and stderr are flushed first; no atexit hook or finaliser runs.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stream (the terminal went away): nothing more to say there
+    os._exit(code)
 
 
 def _raise(signum: int, _frame: object) -> None:

@@ -1,11 +1,13 @@
 """Regenerate screenshots/*.svg from a real run on the embedded model (random weights).
 
-    python scripts/make_screenshots.py [--out screenshots]
+    python scripts/make_screenshots.py [--out screenshots] [--force]
 
 Uses a throwaway store, runs a few prompts in a headless app at 120x36, and saves: the main
 screen mid-run, the sessions table, the prediction panel, the help screen, the longest session in
 detail (chart, histogram, then its spike list), and a run of
-`tokenlat-tui collect` in another process followed live (attached) by the app.
+`tokenlat-tui collect` in another process followed live (attached) by the app. Each file goes through
+the project's one writer (`profiler.export_target.write_file`): an existing screenshot is replaced only
+with --force, and never a link, device or FIFO.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ PROMPTS = ["Summarise the roofline model in two sentences.",
            "List three reasons a GPU throttles during a long benchmark. " * 6]
 
 
-async def main(out: Path) -> None:
+def save(app, out: Path, name: str, force: bool) -> None:
+    """The app's screen as SVG, written through the one writer (temp file beside, then renamed)."""
+    from profiler.export_target import write_file
+
+    write_file(out / name, app.export_screenshot(), force=force, hint="give another --out folder")
+
+
+async def main(out: Path, force: bool = False) -> None:
     from textual.widgets import Input, TextArea
 
     from profiler.backends import BackendOptions, load_backend
@@ -54,7 +63,7 @@ async def main(out: Path) -> None:
         while screen.live is None or len(screen.live.records) < 300:
             await pilot.pause(0.05)
         await pilot.pause(0.2)
-        app.save_screenshot("main-mid-run.svg", path=str(out))
+        save(app, out, "main-mid-run.svg", force)
         await pilot.press("escape")
         while screen.running:
             await pilot.pause(0.05)
@@ -63,7 +72,7 @@ async def main(out: Path) -> None:
 
         screen.query_one(SessionsTable).focus()
         await pilot.pause()
-        app.save_screenshot("sessions-table.svg", path=str(out))
+        save(app, out, "sessions-table.svg", force)
 
         # every predictor model/ offers, side by side (just the seed Ridge when model/ has no others)
         screen.query_one("#predictor").value = SIDE_BY_SIDE if len(available_predictors()) > 1 else "ridge"
@@ -72,11 +81,11 @@ async def main(out: Path) -> None:
         await pilot.pause()
         screen.query_one("#horizon", Input).focus()
         await pilot.pause()
-        app.save_screenshot("prediction-panel.svg", path=str(out))
+        save(app, out, "prediction-panel.svg", force)
 
         await pilot.press("f1")
         await pilot.pause()
-        app.save_screenshot("help-screen.svg", path=str(out))
+        save(app, out, "help-screen.svg", force)
         await pilot.press("escape")
 
         # the longest session in detail (enter/v): whole-run chart and histogram, then its spike list
@@ -86,10 +95,10 @@ async def main(out: Path) -> None:
         table.highlight(longest["id"])
         await pilot.press("v")
         await pilot.pause()
-        app.save_screenshot("session-detail.svg", path=str(out))
+        save(app, out, "session-detail.svg", force)
         app.screen.query_one("#detail-spikes").scroll_visible(top=True, animate=False)
         await pilot.pause()
-        app.save_screenshot("spike-list.svg", path=str(out))
+        save(app, out, "spike-list.svg", force)
         await pilot.press("escape")
 
         # compare: the two oldest sessions marked with space, then c (the earliest is the baseline)
@@ -102,7 +111,7 @@ async def main(out: Path) -> None:
         while getattr(app.screen, "loaded", None) is None:  # the bootstrap runs in a worker
             await pilot.pause(0.05)
         await pilot.pause()
-        app.save_screenshot("compare.svg", path=str(out))
+        save(app, out, "compare.svg", force)
         await pilot.press("escape")
         for session_id in list(table.marked):  # unmarked again: the attached shot shows a plain table
             table.highlight(session_id)
@@ -126,7 +135,7 @@ async def main(out: Path) -> None:
             while screen.controller.follower is None or len(screen.controller.follower.records) < 400:
                 await pilot.pause(0.05)
             await pilot.pause(0.3)
-            app.save_screenshot("attached-run.svg", path=str(out))
+            save(app, out, "attached-run.svg", force)
             await pilot.press("escape")  # asks collect to stop: its session ends interrupted
             collect.wait(60)
         finally:
@@ -148,4 +157,6 @@ async def run_and_wait(pilot) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "screenshots")
-    asyncio.run(main(parser.parse_args().out))
+    parser.add_argument("--force", action="store_true", help="replace screenshots already in --out")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.out, arguments.force))

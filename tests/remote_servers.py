@@ -181,3 +181,114 @@ def self_signed_context(folder: Path):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that answers every connection with `script(sock)`, in a thread.
+
+    For what an HTTP framework won't send: a body cut by FIN or RST, a bad chunk-size line, a body
+    delimited by the connection's close, a line of many megabytes. The request is read (headers and a
+    Content-Length body) before the script runs; the socket is closed after it unless the script did.
+    """
+
+    def __init__(self, script) -> None:
+        self.script = script
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(16)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.requests: list[bytes] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = conn.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(body) < length:
+                piece = conn.recv(65536)
+                if not piece:
+                    break
+                body += piece
+            self.requests.append(body)
+            self.script(conn)
+        except OSError:
+            pass  # the client went away: nothing left to send it
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        self._thread.join(5)
+
+    def __enter__(self) -> RawServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def reset(conn: socket.socket) -> None:
+    """Close with an RST instead of a FIN (SO_LINGER with a zero timeout)."""
+    import struct
+
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    conn.close()
+
+
+SSE_HEAD_UNTIL_CLOSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+"""A 200 whose body runs until the server closes the connection (no length, not chunked)."""
+SSE_HEAD_CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+
+
+def http_chunk(data: bytes) -> bytes:
+    """One piece of a chunked body."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+CHUNKED_END = b"0\r\n\r\n"
+
+
+def scripted_chat_app(script, *, content_type: str = "text/event-stream"):
+    """An aiohttp app whose POST /v1/chat/completions answers 200 with `script`'s items in turn: bytes are
+    written, a number is slept (seconds). `script` is a list, or a function of the request body giving one
+    (so a test can answer what the client asked, e.g. its max_tokens)."""
+    from aiohttp import web
+
+    async def chat(request):
+        body = await request.json()
+        items = script(body) if callable(script) else script
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        for item in items:
+            if isinstance(item, (int, float)):
+                await asyncio.sleep(item)
+            else:
+                await response.write(item)
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app

@@ -30,6 +30,8 @@ class Spec:
     timing: str = "device"
     day: int = 1
     """Start date (2026-01-DD, 12:00 UTC): the table lists newest first."""
+    warmup: bool = False
+    """Stored as a warm-up session (left out of statistics unless asked for)."""
 
 
 def latencies(spec: Spec) -> list[float]:
@@ -48,7 +50,8 @@ def seed_sessions(store: SessionStore, specs: list[Spec]) -> SessionStore:
     rows = []
     for spec in specs:
         meta = SessionMeta(prompt=spec.prompt, input_tokens=spec.input_tokens, model=spec.model,
-                           model_label="scripted delays", dtype=spec.dtype, device="cpu", backend="scripted")
+                           model_label="scripted delays", dtype=spec.dtype, device="cpu", backend="scripted",
+                           warmup=spec.warmup)
         tokens = [TokenRecord(k=k, context_size=spec.input_tokens + k - 1, latency_ms=latency,
                               phase="prefill" if k == 1 else "decode", token_id=97, token_text="ab "[k % 3],
                               wall_time=1_700_000_000.0 + k)

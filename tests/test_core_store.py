@@ -232,10 +232,18 @@ def test_a_read_only_data_dir_is_one_clear_error(tmp_path):
 
 
 def test_an_older_store_is_migrated_in_place(tmp_path):
-    # a version-0 store: an empty SQLite file with no tables is ours to initialise
+    # a version-1 store, as the first release made it (an empty file is not ours: test_store_files)
+    from profiler.store.schema import APP_ID, MIGRATIONS
+
     path = store_path(tmp_path / "store")
     path.parent.mkdir(parents=True)
-    sqlite3.connect(path).close()
+    conn = sqlite3.connect(path)
+    for statement in MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.executemany("INSERT INTO store_info VALUES (?, ?)", [("app", APP_ID), ("schema_version", "1")])
+    conn.commit()
+    conn.close()
     store = SessionStore(path.parent)
     assert int(dict(read_only_query(path, "SELECT key, value FROM store_info"))["schema_version"]) == SCHEMA_VERSION
     scripted_session(store)

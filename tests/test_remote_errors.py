@@ -182,7 +182,7 @@ def test_the_api_key_is_sent_but_never_stored_exported_or_printed(tmp_path):
     (["--server", "http://127.0.0.1:9", "--api", "ollama"], "--api ollama needs --server-model NAME"),
     (["--server", "ftp://host"], "--server must be an http:// or https:// URL with a host"),
     (["--server", "http://127.0.0.1:9", "--endpoint", "generate"], "--endpoint for --api openai must be one of"),
-    (["--server", "http://127.0.0.1:9", "--concurrency", "0"], "--concurrency must be at least 1"),
+    (["--server", "http://127.0.0.1:9", "--concurrency", "0"], "--concurrency must be from 1 to"),
     (["--server", "http://127.0.0.1:9", "--api-key-env", "NO_SUCH_VARIABLE_X"],
      "--api-key-env NO_SUCH_VARIABLE_X: that environment variable is not set or empty"),
     (["--server", "http://127.0.0.1:9", "--extra-body", "[1]"], "--extra-body must be a JSON object"),

@@ -7,7 +7,8 @@ import pytest
 
 from profiler.records import DECODE, PREFILL
 from profiler.remote.accounting import count_tokens, derive_tokens
-from profiler.remote.chunks import CHUNKS, LLAMACPP, LOGPROBS, ONE_PER_CHUNK, USAGE, Chunk, OpenAIEvents, StreamFacts
+from profiler.remote.chunks import (CHUNKS, LLAMACPP, LOGPROBS, ONE_PER_CHUNK, SPLIT_BY_TEXT, USAGE, Chunk,
+                                    OpenAIEvents, StreamFacts)
 from profiler.remote.errors import describe_http_error
 from profiler.remote.events import NdjsonParser, SseParser
 
@@ -72,11 +73,17 @@ def test_per_chunk_usage_beats_logprobs_and_llamacpp():
 
 def test_counting_falls_back_and_says_so():
     counted = [_chunk(0, 1, "a", 2, USAGE), _chunk(1, 2, "b", 1, USAGE), _chunk(2, 3, "", content=False)]
-    assert count_tokens(counted, 3) == ([2, 1, 0], USAGE)
+    assert count_tokens(counted, 3) == ([2, 1, 0], USAGE, None)
     plain = [_chunk(0, 1, "a"), _chunk(1, 2, "b")]
-    assert count_tokens(plain, 2) == ([1, 1], ONE_PER_CHUNK)
-    assert count_tokens(plain, 5) == ([1, 1], CHUNKS)  # never passed off as tokens
-    assert count_tokens(plain, None) == ([1, 1], CHUNKS)
+    assert count_tokens(plain, 2) == ([1, 1], ONE_PER_CHUNK, None)
+    assert count_tokens(plain, 1) == ([1, 1], CHUNKS, None)  # chunks never passed off as tokens
+    assert count_tokens(plain, None) == ([1, 1], CHUNKS, None)
+    # only a total: never fewer tokens than the server says, split by text length, each chunk >= 1
+    wide = [_chunk(0, 1, "ab"), _chunk(1, 2, "cdefgh"), _chunk(2, 3, "", content=False)]
+    assert count_tokens(wide, 8) == ([2, 6, 0], SPLIT_BY_TEXT, None)
+    # ...but only within what the text can hold: 8 bytes, so 10**18 is refused and the chunks count
+    counts, source, note = count_tokens(wide, 10**18)
+    assert (counts, source) == ([1, 1, 0], CHUNKS) and "refused" in note and "8 bytes" in note
 
 
 def test_a_422_names_the_rejected_parameter():

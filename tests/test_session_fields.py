@@ -140,7 +140,8 @@ def test_the_new_columns_export_and_import_back(private_data_dir, tmp_path):
     session_id = write_session(original, batch_size=8, batch_index=5, sweep_id="sweep-1", cell="b8-l16-fp32")
     export_sessions(original, None, tmp_path / "out.csv")
     header = (tmp_path / "out.csv").read_text().splitlines()[0].split(",")
-    assert header[-7:] == ["batch_index", "eos_k", "sweep_id", "cell", "config", "compile_ms", "peak_memory_mb"]
+    assert header[-9:-2] == ["batch_index", "eos_k", "sweep_id", "cell", "config", "compile_ms", "peak_memory_mb"]
+    assert header[-2:] == ["cpu_wait_ms", "preemptions"]  # schema v4, appended after v3's
     copy = SessionStore(tmp_path / "b")
     import_csv(copy, tmp_path / "out.csv")
     before, after = original.get_session(session_id), copy.get_session(session_id)

@@ -110,13 +110,23 @@ def test_a_dangling_symlink_at_the_store_path_is_refused_and_nothing_is_created(
     assert not target.exists()
 
 
-def test_a_symlink_to_an_existing_store_is_followed(tmp_path):
+def test_a_symlink_at_the_store_path_is_refused_untouched_and_its_target_works_when_named(tmp_path):
+    """Issue 22: a link (to an empty file or to a store) is never written through; naming the place works."""
     real_dir = tmp_path / "real"
     session_id = scripted_session(SessionStore(real_dir))
-    data_dir = tmp_path / "linked"
-    data_dir.mkdir()
-    store_path(data_dir).symlink_to(store_path(real_dir))
-    assert [s["id"] for s in SessionStore(data_dir).list_sessions()] == [session_id]
+    empty = tmp_path / "elsewhere" / "empty"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    for target in (store_path(real_dir), empty):
+        data_dir = tmp_path / f"linked-{target.name}"
+        data_dir.mkdir()
+        store_path(data_dir).symlink_to(target)
+        before = (file_digest(target), listing(target.parent), listing(data_dir))
+        with pytest.raises(StoreError, match="symbolic link") as raised:
+            SessionStore(data_dir)
+        assert "\n" not in str(raised.value)
+        assert (file_digest(target), listing(target.parent), listing(data_dir)) == before
+    assert [s["id"] for s in SessionStore(real_dir).list_sessions()] == [session_id]
 
 
 def test_a_fifo_at_the_store_path_is_refused_without_blocking(tmp_path):

@@ -68,7 +68,7 @@ def test_opening_migrates_to_the_current_schema_keeping_every_row(v2_store):
     before = digest(v2_store)
     store = SessionStore()
     store.close()
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 5
     info = dict(read_only_query(v2_store, "SELECT key, value FROM store_info"))
     assert info["schema_version"] == str(SCHEMA_VERSION)
     assert digest(v2_store) == before
@@ -80,6 +80,11 @@ def test_opening_migrates_to_the_current_schema_keeping_every_row(v2_store):
     assert read_only_query(v2_store, "SELECT kind FROM runs") == [("remote",)]
     assert read_only_query(v2_store, "SELECT count(*) FROM sweeps") == [(0,)]
     assert read_only_query(v2_store, "SELECT count(*) FROM sweep_cells") == [(0,)]
+    # the v4 token columns exist, NULL on old rows: their CPU wait was not measured
+    assert read_only_query(v2_store, "SELECT DISTINCT cpu_wait_ms, preemptions FROM tokens") == [(None, None)]
+    # the v5 tables of profiled passes (collect --breakdown) exist, empty
+    assert read_only_query(v2_store, "SELECT count(*) FROM profiled_passes") == [(0,)]
+    assert read_only_query(v2_store, "SELECT count(*) FROM profiled_pass_sessions") == [(0,)]
 
 
 def test_the_migrated_store_reads_as_before_in_process(v2_store):

@@ -213,7 +213,9 @@ def test_plots_are_written_once_and_never_replace_a_file(tmp_path):
     assert sorted(written) == sorted(plot_files(tmp_path)) and len(written) == 6
     assert all(p.stat().st_size > 1000 for p in written)
     (tmp_path / "frontier.svg").write_text("mine")
-    with pytest.raises(FileExistsError):
+    from profiler.errors import InputError
+
+    with pytest.raises(InputError, match="already exists"):  # the one writer's refusal (export_target)
         write_plots(rows, tmp_path, title="t")
     assert (tmp_path / "frontier.svg").read_text() == "mine"
     write_plots(rows, tmp_path, title="t", force=True)

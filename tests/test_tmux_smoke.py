@@ -62,6 +62,8 @@ def test_tmux_run_shows_figures_and_new_session(tmp_path):
         launched = time.monotonic()
         wait_for(lambda s: "random weights" in s, socket, timeout=90)  # loaded in the background
         print(f"model loaded after {time.monotonic() - launched:.1f} s")
+        tmux("send-keys", "-t", "smoke", "p", socket=socket)  # focus starts on the sessions table: p -> prompt
+        time.sleep(0.4)
         tmux("send-keys", "-t", "smoke", "-l", "Hello from tmux", socket=socket)
         wait_for(lambda s: "Hello from tmux" in s, socket)
         set_max_new_tokens("16", socket)  # a short run keeps the test quick

@@ -31,11 +31,14 @@ class Terminal:
         return subprocess.run([TMUX, "-L", self.socket, "-f", "/dev/null", *args], check=True, capture_output=True,
                               text=True).stdout
 
-    def start_app(self, *flags: str, env: str = "") -> None:
+    def start_app(self, *flags: str, env: str = "", omp_threads: int | None = 1) -> None:
+        """`omp_threads=None`: OMP_NUM_THREADS unset, so torch picks its default thread count."""
         python_path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        threads = f"OMP_NUM_THREADS={omp_threads}" if omp_threads is not None else ""
+        unset = "-u OMP_NUM_THREADS" if omp_threads is None else ""
         # -u COLUMNS/LINES: pytest exports 80x24 there, and Textual would believe it over the real terminal
-        command = (f"cd {self.cwd} && env -u COLUMNS -u LINES TOKENLAT_DATA_DIR={self.data_dir} {env} "
-                   f"PYTHONPATH={python_path} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 TERM=xterm-256color "
+        command = (f"cd {self.cwd} && env -u COLUMNS -u LINES {unset} TOKENLAT_DATA_DIR={self.data_dir} {env} "
+                   f"PYTHONPATH={python_path} HF_HUB_OFFLINE=1 {threads} TERM=xterm-256color "
                    f"{sys.executable} -m tui {' '.join(flags)}; echo EXITED $?; sleep 60")
         self.tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "36", command)
         self.tmux("resize-window", "-t", "app", "-x", "120", "-y", "36")
@@ -79,6 +82,8 @@ class Terminal:
 
     def start_run(self, prompt: str, max_new_tokens: int, warmup: int = 0) -> None:
         """Type a prompt, set max new tokens and warm-up runs, ctrl+r (which works from any field)."""
+        self.keys("p")  # focus starts on the sessions table: p moves it into the prompt
+        time.sleep(0.4)
         self.keys(prompt, literal=True)
         self.wait_for(lambda s: prompt in s)
         self.keys("Tab")  # -> max new tokens

@@ -39,8 +39,11 @@ class TokenlatApp(App):
         Binding("ctrl+t", "estimate", "Estimate", priority=True, id="estimate"),
     ]
 
-    def __init__(self, *, store, engine_factory, backend_options=None, on_hangup: str = DETACH_FINISH) -> None:
+    def __init__(self, *, store, engine_factory, backend_options=None, on_hangup: str = DETACH_FINISH,
+                 noise_check: bool = True) -> None:
         super().__init__()
+        self.noise_check = noise_check
+        """Check the machine's noise at start and flag it in the model bar (tui/noise_check.py)."""
         self.store = store
         """The `SessionStore` the app reads (the engine writes it through its own connection)."""
         self.engine_factory = engine_factory
@@ -63,6 +66,16 @@ class TokenlatApp(App):
         self.push_screen(screen)
         if self.after_first_frame is not None:
             self.call_after_refresh(self.after_first_frame)
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification (screens' and widgets' `notify` come here) shows its text as written:
+        an error often carries outside text (a server's reply, a CSV's value, a model's output), so
+        control characters are made visible and '[...]' is never read as markup."""
+        from profiler.printable import printable, printable_line
+
+        super().notify(printable(str(message)), title=printable_line(str(title)), severity=severity, timeout=timeout,
+                       markup=False)
 
     @property
     def main(self) -> MainScreen:
@@ -128,9 +141,12 @@ class TokenlatApp(App):
         yield SystemCommand("Help", "Every key (F1)", self.action_help)
 
 
-def make_app(*, store, backend=None, backend_options=None, clock=None, on_hangup: str = DETACH_FINISH) -> TokenlatApp:
+def make_app(*, store, backend=None, backend_options=None, clock=None, on_hangup: str = DETACH_FINISH,
+             noise_check: bool | None = None) -> TokenlatApp:
     """The one factory. A `backend` passed in (tests: ScriptedBackend, maybe on a ManualClock) runs in an
-    in-process engine; otherwise an engine process loads `backend_options` (default: the embedded model)."""
+    in-process engine; otherwise an engine process loads `backend_options` (default: the embedded model).
+    `noise_check` (default: only with a real engine process) flags a noisy machine in the model bar; a
+    scripted in-process engine times nothing of the machine, and its screens stay the same on any machine."""
     from profiler.engine.client import EngineClient, InProcessEngine
 
     if backend is not None:
@@ -148,4 +164,4 @@ def make_app(*, store, backend=None, backend_options=None, clock=None, on_hangup
         def engine_factory(on_event):
             return EngineClient(on_event, data_dir=data_dir, on_detach=on_hangup)
     return TokenlatApp(store=store, engine_factory=engine_factory, backend_options=backend_options,
-                       on_hangup=on_hangup)
+                       on_hangup=on_hangup, noise_check=backend is None if noise_check is None else noise_check)

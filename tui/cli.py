@@ -25,6 +25,7 @@ COMMANDS = {
     "estimate": "estimate",
     "watch": "watch",
     "sweep": "sweep",
+    "doctor": "doctor",
 }
 
 
@@ -53,10 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; as the process's entry point (no `argv`), a subcommand ended by a signal
+    exits at once with 128 + N, skipping the interpreter's teardown (profiler.signal_guard.exit_now).
+    Callers that pass `argv` (tests, scripts) get the status back as usual; so does the app, whose run
+    may go on in the background after it leaves (--on-hangup finish)."""
+    ran: list[str | None] = []
+    code = _main(argv, ran)
+    if argv is None and ran and ran[0] is not None:
+        from profiler.signal_guard import SIGNAL_EXIT_CODES, exit_now
+
+        if code in SIGNAL_EXIT_CODES:
+            from tui.commands.common import close_stores
+
+            close_stores()  # the command has returned: its sessions are stored and its files in place
+            exit_now(code)
+    return code
+
+
+def _main(argv: list[str] | None, ran: list[str | None]) -> int:
+    """The command's exit status; `ran` gets the subcommand's name (None: the app)."""
     from profiler.errors import ProfilerError
+    from profiler.printable import printable_line
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    ran.append(args.command)
     try:
         if args.command is None:
             from tui.launch import run_app  # deferred: textual is only for the app
@@ -64,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             return run_app(args)
         return int(args.handler(args) or 0)
     except ProfilerError as exc:
-        print(f"tokenlat-tui: error: {exc}", file=sys.stderr)
+        # an error names what was wrong, often outside text (a CSV's value, a server's reply): one line,
+        # every control character made visible
+        print(f"tokenlat-tui: error: {printable_line(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print("tokenlat-tui: interrupted", file=sys.stderr)
@@ -78,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         from profiler.store import store_path
         from profiler.store.failures import store_error
 
-        print(f"tokenlat-tui: error: {store_error(exc, store_path(getattr(args, 'data_dir', None)))}", file=sys.stderr)
+        line = store_error(exc, store_path(getattr(args, 'data_dir', None)))
+        print(f"tokenlat-tui: error: {printable_line(str(line))}", file=sys.stderr)
         return 2
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from profiler.errors import InputError
+from profiler.printable import printable_line
 from tui.session_view import timing_label
 
 DEFAULT_CONFIDENCE = 0.95
@@ -48,7 +49,7 @@ def models_of(sessions: list[dict[str, Any]]) -> list[str]:
 
 
 def different_models_line(models: list[str]) -> str:
-    return f"sessions are of different models ({', '.join(models)})"
+    return f"sessions are of different models ({', '.join(printable_line(m) for m in models)})"
 
 
 def sides_of_marked(sessions: list[dict[str, Any]]) -> list[list[str]]:
@@ -106,6 +107,7 @@ def comparison_table(loaded: LoadedComparison, comparisons: list | None = None):
     baseline and interval."""
     from rich import box
     from rich.table import Table
+    from rich.text import Text
 
     from model.compare import METRIC_NAMES, METRICS, side_figures
 
@@ -122,7 +124,8 @@ def comparison_table(loaded: LoadedComparison, comparisons: list | None = None):
         table.add_column("change", justify="right")
     configs = [config_line(loaded.sessions[side.session_ids[0]]) for side in sides]
     if len(set(configs)) > 1:
-        table.add_row("config", configs[0], *[cell for config in configs[1:] for cell in (config, "")])
+        # Text cells: a str is read as markup, and '[bold]' in a model name would restyle the table
+        table.add_row("config", Text(configs[0]), *[cell for config in configs[1:] for cell in (Text(config), "")])
     table.add_row("runs", str(len(base.session_ids)),
                   *[cell for c in comparisons for cell in (str(len(c.other.session_ids)), "")])
     table.add_row("tokens", str(base.tokens), *[cell for c in comparisons for cell in (str(c.other.tokens), "")])
@@ -154,6 +157,9 @@ def notes(loaded: LoadedComparison) -> list[str]:
     contexts = context_note(loaded)
     if contexts:
         lines.append(contexts)
+    from tui.compare_noise import noise_note, settle_note  # conditions that differ by side (issue 17)
+
+    lines += [note for note in (noise_note(loaded), settle_note(loaded)) if note]
     return lines
 
 
@@ -182,7 +188,8 @@ def change(diff) -> str:
 
 
 def config_line(session: dict[str, Any]) -> str:
-    return " · ".join(str(v) for v in (session["model"], session["dtype"], session["quant"]) if v)
+    """Model, dtype and quant: outside text (an imported CSV), shown with its control characters made visible."""
+    return printable_line(" · ".join(str(v) for v in (session["model"], session["dtype"], session["quant"]) if v))
 
 
 def number(value) -> str:

@@ -29,6 +29,8 @@ class ConnectionSettings:
     tokenizer: str = ""
     """Local tokenizer folder, to count tokens when the server doesn't say per chunk."""
     insecure: bool = False
+    no_tokenizer: bool = False
+    """Don't use the server model's own tokenizer (a local folder or the HF cache), found by default."""
 
     @property
     def is_local(self) -> bool:
@@ -45,7 +47,8 @@ class ConnectionSettings:
         options = RemoteOptions(server=self.server.strip(), api=self.api, endpoint=self.endpoint,
                                 server_model=self.server_model.strip() or None, concurrency=concurrency,
                                 api_key_env=self.api_key_env.strip() or None, stream_timeout=timeout,
-                                tokenizer=self.tokenizer.strip() or None, insecure=self.insecure)
+                                tokenizer=self.tokenizer.strip() or None, insecure=self.insecure,
+                                no_tokenizer=self.no_tokenizer)
         try:
             options.validate()
         except InputError as exc:  # its lines name CLI flags; the form names fields
@@ -58,7 +61,8 @@ class ConnectionSettings:
         return replace(cls(), server=options.server, api=options.api, endpoint=options.endpoint,
                        server_model=options.server_model or "", concurrency=str(options.concurrency or 1),
                        api_key_env=options.api_key_env or "", stream_timeout=f"{options.stream_timeout:g}",
-                       tokenizer=options.tokenizer or "", insecure=options.insecure)
+                       tokenizer=options.tokenizer or "", insecure=options.insecure,
+                       no_tokenizer=options.no_tokenizer)
 
 
 def _number(name: str, raw: str, kind: type):

@@ -33,6 +33,9 @@ from tui.run_progress import LatencyLine, RunProgress
 from tui.session_view import timing_label
 
 COUNT_CACHE_SIZE = 256
+SETTLE = {"ack_timeout_s": 1.0, "gap_ms": 50.0}
+"""Before each timed session of a local run: wait for the view's ack of its start (at most 1 s), then
+50 ms, so the session-start redraw doesn't land in TTFT (issue 17). Stored with each session."""
 
 
 @dataclass
@@ -168,11 +171,18 @@ class RunController:
                                     time.monotonic(), unit="repeat" if self.remote is None else "request")
         self.streams = {}
         if self.remote is None:
-            self.engine.run(prompt, settings)
+            # each session waits for the view to draw its start, then a gap (profiler/engine/settle.py)
+            self.engine.run(prompt, settings, settle=SETTLE)
             return
         if not self._engine_alive():
             self.start_engine()
         self.engine.run_remote(prompt, settings, self.remote)
+
+    def acknowledge(self, session_id: str) -> None:
+        """The view has drawn `session_id`'s start: the engine may begin its timed tokens."""
+        ack = getattr(self.engine, "ack", None)
+        if ack is not None:
+            ack(session_id)
 
     def progress_text(self) -> str | None:
         """The live panel's progress line for our run (None when none is going): every stream counts

@@ -29,6 +29,7 @@ def output_width() -> int:
 def session_table(sessions: list[dict[str, Any]], width: int, *, wide: bool = False):
     """(rich Table, its width): no wider than `width`, or with `wide` every column, as wide as it takes."""
     from rich.table import Table
+    from rich.text import Text
 
     rows = [display_fields(s) for s in sessions]
     # the table's left edge takes one cell beside the per-column rule
@@ -40,7 +41,8 @@ def session_table(sessions: list[dict[str, Any]], width: int, *, wide: bool = Fa
         table.add_column(title, justify="right" if column.column.fmt else "left", width=column.width,
                          no_wrap=True, overflow="ellipsis")
     for row in rows:
-        table.add_row(*(fitted_cell(column, row) for column in fitted))
+        # Text, not a str: a str cell is read as markup, and '[bold]' in an imported model name would restyle it
+        table.add_row(*(Text(fitted_cell(column, row)) for column in fitted))
     return table, sum(column.width + RULE for column in fitted) + 1
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from rich.cells import cell_len
 from rich.text import Text
 
+from profiler.printable import printable_line
+
 
 @dataclass(frozen=True)
 class SessionColumn:
@@ -72,13 +74,17 @@ MISSING = "–"
 
 
 def cell_text(column: SessionColumn, session: dict[str, Any]) -> str:
-    """The column's full text for one session (`display_fields` applied)."""
+    """The column's full text for one session (`display_fields` applied).
+
+    Text comes from outside (an imported CSV's model or prompt can hold escape sequences): shown
+    with every control character made visible, on one line, for the app's table and the CLI's alike.
+    """
     value = session.get(column.key)
     if value is None:
         return MISSING if column.fmt else ""
     if column.fmt:
         return format(value, column.fmt)
-    return str(value)
+    return printable_line(str(value))
 
 
 def dropped_at_narrow_widths() -> list[str]:

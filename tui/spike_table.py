@@ -7,6 +7,8 @@ from typing import Sequence
 from rich.table import Table
 from rich.text import Text
 
+from profiler.printable import printable_line
+
 COLUMNS = ("k", "context", "ms", "× median", "what was happening")
 
 
@@ -24,5 +26,5 @@ def spike_table(spikes: Sequence, title: str) -> Table:
         table.add_column(name, justify="left" if cause else "right", no_wrap=not cause, overflow="fold")
     for spike in spikes:
         table.add_row(str(spike.k), str(spike.context_size), f"{spike.latency_ms:.2f}", f"{spike.times_median:.1f}",
-                      Text(spike.summary))
+                      Text(printable_line(spike.summary)))
     return table

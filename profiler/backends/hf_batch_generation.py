@@ -68,6 +68,7 @@ class BatchedHuggingFaceGeneration(Generation):
             self._cache = backend.new_cache()
             self._mask = prompt_mask
             self._cache_position = None  # the growing cache knows its own length
+        self._cache_keyword = backend.cache_keyword  # `cache`, or `past_key_values` on older 5.x
         self._sampler = make_sampler(torch, sampling, device)
         self._decoders = [backend.new_decoder() for _ in batch]
         self._ones = torch.ones((len(batch), 1), dtype=torch.long, device=device)
@@ -78,10 +79,11 @@ class BatchedHuggingFaceGeneration(Generation):
     def step(self) -> StepOutput:
         torch = self._torch
         timer = self._timer
+        cache_argument = {self._cache_keyword: self._cache}  # built before the clock starts
         with torch.inference_mode():
             timer.start()
             out = self._forward(input_ids=self._next_input, attention_mask=self._mask, position_ids=self._positions,
-                                cache_position=self._cache_position, past_key_values=self._cache, use_cache=True,
+                                cache_position=self._cache_position, **cache_argument, use_cache=True,
                                 logits_to_keep=1)
             timer.forward_done()
             next_ids = self._sampler(out.logits[:, -1, :])
@@ -96,7 +98,7 @@ class BatchedHuggingFaceGeneration(Generation):
                 self._mask = torch.cat([self._mask, self._ones], dim=-1)
         self._forward = self._decode_forward
         if not self._static:
-            self._cache = out.past_key_values
+            self._cache = getattr(out, self._cache_keyword)  # the output's field has the argument's name
         self._next_input = next_ids.view(-1, 1)
         forward_ns, sample_ns = timer.split_ns()
         return StepOutput(token_id=token_ids[0], forward_ns=forward_ns, sample_ns=sample_ns,

@@ -6,12 +6,14 @@ torch and transformers are imported inside `load_huggingface_backend`, never at 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from profiler.backends.base import Backend, BackendInfo, Generation, ProgressCallback, SamplingSettings
 from profiler.backends.byte_tokenizer import ByteTokenizer, IncrementalByteDecoder
+from profiler.backends.cache_keyword import cache_keyword
 from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_LABEL, EMBEDDED_MODEL_ID
 from profiler.backends.hf_tokenizer import IncrementalDecoder, encode_prompt
 from profiler.backends.options import FLASH_ATTENTION, BackendOptions, looks_like_path
@@ -42,6 +44,8 @@ class HuggingFaceBackend(Backend):
             cuda = model.get_input_embeddings().weight.device.type == "cuda"
             self.compile_mode = "reduce-overhead" if cuda else "default"
             self.decode_forward = torch.compile(model.forward, fullgraph=True, mode=self.compile_mode)
+        self.cache_keyword = cache_keyword(model)
+        """The forward's KV-cache argument, which is also the output's cache field (cache_keyword.py)."""
         self.tokenizer = tokenizer
         self.info = info
         self._byte_level = byte_level
@@ -103,6 +107,10 @@ def load_huggingface_backend(options: BackendOptions, progress: ProgressCallback
     from huggingface_hub.utils import logging as hub_logging
 
     hub_logging.set_verbosity_error()  # its retry warnings would add lines to the one-line error
+    # bitsandbytes (>= 0.50) looks for a hub kernel on the CPU and logs its offline fallback, and the
+    # `kernels` package its trust check: advice for a download we never make, lines in a one-line error
+    for library in ("bitsandbytes", "kernels"):
+        logging.getLogger(library).setLevel(logging.ERROR)
     device = _resolve_device(torch, options.device)
     if options.attn == FLASH_ATTENTION and device == "cpu":  # --device auto found no GPU
         raise BackendError(f"--attn {FLASH_ATTENTION} needs a CUDA GPU, and torch sees none here; use --attn sdpa")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from profiler.backends.base import Backend, ProgressCallback
 from profiler.errors import BackendError, InputError
-from profiler.flag_checks import check_seed
+from profiler.flag_checks import MAX_BATCH, check_seed
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 QUANTS = ("none", "8bit", "4bit")
@@ -54,6 +54,9 @@ class BackendOptions:
             raise InputError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
         if self.model is not None and not self.model.strip():
             raise InputError("--model is empty: give a model folder or hub id, or leave it out for the embedded model")
+        if self.random_weights is not None and not self.random_weights.strip():
+            # '' used to fall through to the embedded model: a run of something the user did not ask for
+            raise InputError("--random-weights is empty: give an architecture name or a config.json path")
         if self.model and self.random_weights:
             raise InputError("give --model or --random-weights, not both")
         if self.model and looks_like_path(self.model) and not Path(self.model).expanduser().exists():
@@ -68,6 +71,8 @@ class BackendOptions:
     def _validate_batching(self) -> None:
         if self.batch is not None and self.batch < 1:
             raise InputError(f"--batch must be at least 1 (got {self.batch})")
+        if self.batch is not None and self.batch > MAX_BATCH:  # before a cache of that many sequences is allocated
+            raise InputError(f"--batch must be at most {MAX_BATCH} (got {self.batch})")
         if self.cache not in CACHES:
             raise InputError(f"--cache must be one of {', '.join(CACHES)}, not {self.cache!r}")
         if self.cache == "static" and self.batch is None:

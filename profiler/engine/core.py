@@ -15,6 +15,7 @@ from typing import Any, Callable
 from profiler.collect import Collector, RunObserver, SessionOutcome, check_prompts
 from profiler.engine.events import EventStream
 from profiler.engine.protocol import DETACH_POLICIES, DETACH_STOP, settings_from_dict
+from profiler.engine.settle import Settle
 from profiler.errors import ProfilerError, first_line
 from profiler.records import SessionMeta
 
@@ -22,14 +23,18 @@ from profiler.records import SessionMeta
 class _StreamObserver(RunObserver):
     """The collector's hooks, turned into events. `token` is the hot one: a single append."""
 
-    def __init__(self, events: EventStream, max_new_tokens: int) -> None:
+    def __init__(self, events: EventStream, max_new_tokens: int, settle: Settle | None = None) -> None:
         self.events = events
         self.max_new_tokens = max_new_tokens
+        self._settle = settle
         self.token = lambda _session_id, record, append=events.token: append(record)  # no extra frame per token
 
     def session_started(self, session_id: str, meta: SessionMeta) -> None:
         self.events.emit({"type": "session_started", "session_id": session_id, "input_tokens": meta.input_tokens,
                           "warmup": meta.warmup, "max_new_tokens": self.max_new_tokens})
+
+    def settle(self, session_id: str) -> dict | None:
+        return self._settle.wait(session_id) if self._settle is not None else None
 
     def session_ended(self, outcome: SessionOutcome) -> None:
         self.events.emit({"type": "session_ended", "session_id": outcome.session_id, "status": outcome.status,
@@ -48,6 +53,8 @@ class Engine:
         """The current run's cancel switch (a fresh one per run)."""
         self._run_thread: threading.Thread | None = None
         self._load_thread: threading.Thread | None = None
+        self.settle: Settle | None = None
+        """The current run's wait for the view before each session (None: headless, no view)."""
         self.detach_policy: str | None = None
         """Set once the client has gone: what happens to the current run (see protocol.DETACH_*)."""
         self.done = threading.Event()
@@ -66,7 +73,9 @@ class Engine:
             elif kind == "encode":
                 self.encode(command.get("text", ""), command.get("request"))
             elif kind == "run":
-                self.run(command["prompt"], command.get("settings") or {})
+                self.run(command["prompt"], command.get("settings") or {}, command.get("settle"))
+            elif kind == "ack":
+                self.acknowledge(command["session_id"])
             elif kind == "run_remote":
                 self.run_remote(command["prompt"], command.get("settings") or {}, command["remote"])
             elif kind == "stop":
@@ -114,7 +123,13 @@ class Engine:
             count = len(self.backend.encode(text))
         self.events.emit({"type": "encoded", "request": request, "count": count})
 
-    def run(self, prompt: str, settings: dict[str, Any]) -> None:
+    def acknowledge(self, session_id: str) -> None:
+        """The view has drawn the start of this session: its timed tokens may begin (settle.py)."""
+        settle = self.settle
+        if settle is not None:
+            settle.acknowledge(session_id)
+
+    def run(self, prompt: str, settings: dict[str, Any], settle: dict[str, Any] | None = None) -> None:
         if self.running:
             self.events.emit({"type": "run_refused", "error": "a run is already active"})
             return
@@ -124,8 +139,13 @@ class Engine:
         run_settings = settings_from_dict(settings)
         self.cancel = threading.Event()
         try:
+            self.settle = Settle.from_dict(settle)
+        except (TypeError, ValueError) as exc:
+            self.events.emit({"type": "run_refused", "error": first_line(exc)})
+            return
+        try:
             collector = Collector(self.backend, self.store, run_settings, clock=self.clock, cancel=self.cancel,
-                                  observer=_StreamObserver(self.events, run_settings.max_new_tokens))
+                                  observer=_StreamObserver(self.events, run_settings.max_new_tokens, self.settle))
             check_prompts([prompt])
             collector.encode_checked(prompt)  # a prompt too long for the model is refused before any session
         except ProfilerError as exc:

@@ -18,7 +18,7 @@ from profiler.records import RUNNING, TokenRecord
 from profiler.store.connection import open_connection
 
 _TOKEN_COLUMNS = ("k, context_size, latency_ms, phase, token_id, token_text, wall_time, forward_ms, sample_ms,"
-                  " gc_collections, gc_ms")
+                  " gc_collections, gc_ms, cpu_wait_ms, preemptions")
 
 
 @dataclass

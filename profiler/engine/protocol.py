@@ -7,7 +7,9 @@ gone" that needs no heartbeat. Every message is a dict with a "type"; the rest a
 Commands (client -> engine):
   load {options}             load a backend from BackendOptions fields (once; later loads are refused)
   encode {text, request}     count the prompt's tokens -> `encoded`
-  run {prompt, settings}     run a collection with RunSettings fields -> session_* / tokens / run_finished
+  run {prompt, settings[, settle]}   run a collection with RunSettings fields -> session_* / tokens / run_finished;
+                             with settle {ack_timeout_s, gap_ms} each session waits for an `ack` (engine/settle.py)
+  ack {session_id}           the app's view has drawn that session's start: its timed tokens may begin
   run_remote {prompt, settings, remote}   the same against a server (RemoteOptions fields; no model
                              needs loading): one session per stream, grouped by run id (remote_run.py)
   stop {}                    cancel the current run between tokens (it is stored `interrupted`)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from profiler.errors import InputError
+from profiler.flag_checks import MAX_PROMPTS_FILE_BYTES
 
 DEFAULT_SET = "instructions-v1"
 _HERE = Path(__file__).resolve().parent
@@ -35,7 +36,12 @@ def load_prompt_set(name_or_path: str = DEFAULT_SET) -> list[SetPrompt]:
     if not path.is_file():
         path = Path(name_or_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # at most the stated limit (+1 to notice more): a huge file or a device must not fill memory
+        with path.open("rb") as file:
+            raw = file.read(MAX_PROMPTS_FILE_BYTES + 1)
+        if len(raw) > MAX_PROMPTS_FILE_BYTES:
+            raise InputError(f"prompt set {name_or_path!r} is larger than {MAX_PROMPTS_FILE_BYTES // 2**20} MiB")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         known = ", ".join(shipped_sets())
         raise InputError(f"can't read prompt set {name_or_path!r} ({getattr(exc, 'strerror', None) or exc}); "

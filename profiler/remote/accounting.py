@@ -13,25 +13,71 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from profiler.records import DECODE, PREFILL, TokenRecord
-from profiler.remote.chunks import CHUNKS, ONE_PER_CHUNK, TOKENIZER, Chunk
+from profiler.remote.chunks import CHUNKS, ONE_PER_CHUNK, SPLIT_BY_TEXT, TOKENIZER, Chunk
+from profiler.remote.server_values import refusal
 
 
-def count_tokens(chunks: Sequence[Chunk], server_tokens: int | None, tokenizer: Any = None) -> tuple[list[int], str]:
-    """Tokens in each chunk and the source of the counts (best available)."""
+def count_tokens(chunks: Sequence[Chunk], server_tokens: int | None, tokenizer: Any = None, *,
+                 max_new_tokens: int | None = None, refused: str | None = None) -> tuple[list[int], str, str | None]:
+    """Tokens in each chunk, the source of the counts (best available), and a note when the server's
+    count was refused (server_values.py). Never fewer tokens than a believed server total says.
+
+    `refused`: why the per-chunk counts the events carried were not believed (then they are ignored).
+    """
     content = [c for c in chunks if c.content]
-    if content and all(c.tokens is not None for c in content):
+    if refused is None and content and all(c.tokens is not None for c in content):
         sources = {c.source for c in content}
-        return [c.tokens or 0 for c in chunks], "+".join(sorted(s for s in sources if s))
+        return [c.tokens or 0 for c in chunks], "+".join(sorted(s for s in sources if s)), None
+    note = refused
+    if server_tokens is not None and content:
+        text_bytes = sum(len(c.text.encode("utf-8", "surrogatepass")) for c in content)
+        why = refusal(server_tokens, text_bytes, max_new_tokens, "completion_tokens")
+        if why is not None:
+            server_tokens, note = None, why
     if tokenizer is not None and content:
         local = _tokenizer_counts(chunks, tokenizer)
         if server_tokens and sum(local):
-            return _fit_to_total(local, chunks, server_tokens), f"{TOKENIZER}(fitted to server total)"
+            return _fit_to_total(local, chunks, server_tokens), f"{TOKENIZER}(fitted to server total)", note
         if sum(local):
-            return local, TOKENIZER
+            return local, TOKENIZER, note
     ones = [1 if c.content else 0 for c in chunks]
-    if server_tokens is not None and server_tokens == sum(ones):
-        return ones, ONE_PER_CHUNK
-    return ones, CHUNKS
+    if server_tokens is not None and server_tokens == len(content):
+        return ones, ONE_PER_CHUNK, note
+    if server_tokens is not None and server_tokens > len(content):
+        return split_by_text(chunks, server_tokens), SPLIT_BY_TEXT, note
+    return ones, CHUNKS, note  # no total, or fewer tokens than content chunks: each chunk counts one
+
+
+def split_by_text(chunks: Sequence[Chunk], total: int) -> list[int]:
+    """The server's total over the content chunks, by the UTF-8 length of their text, each at least 1.
+
+    For servers that give only a final total (TGI, transformers serve, many proxies) and no tokenizer:
+    a chunk of 6 bytes after one of 2 most likely held more of the tokens. Largest remainders, so the
+    counts add up to `total` exactly. `total` is at least the number of content chunks (the caller's
+    check) and within what the text can hold (server_values.refusal), so nothing here is unbounded.
+    """
+    content = [i for i, c in enumerate(chunks) if c.content]
+    counts = [0] * len(chunks)
+    weights = [len(chunks[i].text.encode("utf-8", "surrogatepass")) for i in content]
+    whole = sum(weights)
+    if not whole:
+        weights, whole = [1] * len(content), len(content)
+    # each chunk's share of the total in proportion to its bytes (integer arithmetic: exact for any total)
+    base = {i: max(1, total * w // whole) for i, w in zip(content, weights)}
+    remainder = {i: total * w % whole - (whole if base[i] > total * w // whole else 0) for i, w in zip(content, weights)}
+    left = total - sum(base.values())
+    if left > 0:  # what flooring dropped: one more to the largest remainders (fewer than the chunks)
+        for i in sorted(content, key=lambda i: (-remainder[i], i))[:left]:
+            base[i] += 1
+    while left < 0:  # chunks raised to 1 took more than their share: take it back from the most over-served
+        over = [i for i in sorted(content, key=lambda i: (remainder[i], -base[i], i)) if base[i] > 1][:-left]
+        for i in over:
+            base[i] -= 1
+            remainder[i] += whole
+        left += len(over)
+    for i in content:
+        counts[i] = base[i]
+    return counts
 
 
 def _tokenizer_counts(chunks: Sequence[Chunk], tokenizer: Any) -> list[int]:
@@ -68,11 +114,10 @@ def _fit_to_total(local: list[int], chunks: Sequence[Chunk], total: int) -> list
             break  # more content chunks than tokens: the server's total can't be honoured
         counts[index] -= 1
         surplus -= 1
-    position = 0
-    while surplus < 0 and by_fullness:
-        counts[by_fullness[position % len(by_fullness)]] += 1
-        position += 1
-        surplus += 1
+    if surplus < 0 and by_fullness:  # round-robin over the fullest chunks, in whole rounds first
+        rounds, rest = divmod(-surplus, len(by_fullness))
+        for position, index in enumerate(by_fullness):
+            counts[index] += rounds + (1 if position < rest else 0)
     return counts
 
 

@@ -10,14 +10,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiler.printable import printable_line
+from profiler.remote.server_values import COUNT_MARGIN, EventError, count, count_limit, label, shown, text
+from profiler.store.schema import SQLITE_MAX_INTEGER
+
 # Best first. The name of the one used is stored on each session (remote_sessions.token_source).
 USAGE = "usage_per_chunk"  # stream_options.continuous_usage_stats: completion_tokens on every chunk (vLLM, SGLang)
 LOGPROBS = "logprobs"  # one logprobs entry per token
 LLAMACPP = "llamacpp_timings"  # llama.cpp's timings_per_token: predicted_n on every chunk
 TOKENIZER = "tokenizer"  # a local tokenizer on the joined text (scaled to the server's total when it gives one)
 ONE_PER_CHUNK = "one_per_chunk"  # the server's total equals the content chunks: one token each
+SPLIT_BY_TEXT = "server_total_split_by_text"  # only a (believed) total: split over the content chunks by text length
 CHUNKS = "chunks_uncounted"  # no counts at all: each chunk counted as one token, so per-token = per-chunk
-TOKEN_SOURCES = (USAGE, LOGPROBS, LLAMACPP, TOKENIZER, ONE_PER_CHUNK, CHUNKS)
+TOKEN_SOURCES = (USAGE, LOGPROBS, LLAMACPP, TOKENIZER, ONE_PER_CHUNK, SPLIT_BY_TEXT, CHUNKS)
+PROVISIONAL = "provisional_one_per_chunk"
+"""A stream not yet counted (or whose run was killed): the tokens stored so far are the chunks' own counts, or one per
+chunk that gave none; replaced when the stream ends and is counted."""
 
 
 @dataclass(slots=True)
@@ -48,33 +56,43 @@ class StreamFacts:
     server_timing: dict[str, Any] = field(default_factory=dict)
     """Ollama's durations (ns) and counts from its final object."""
     done: bool = False
-
-
-class EventError(Exception):
-    """The server sent an error event, or an event that isn't what the API says."""
-
+    """The API's end-of-stream mark came: OpenAI's `data: [DONE]`, Ollama's `"done": true`."""
+    count_refused: str | None = None
+    """Why the server's per-chunk counts were not believed (server_values.py), when they weren't."""
 
 
 def load_event(payload: str, loads) -> dict:
     """One event's JSON object; a malformed event or an error the server put in the stream is an EventError."""
     try:
         event = loads(payload)
-    except ValueError:
-        raise EventError(f"malformed event (not JSON): {payload[:80]!r}") from None
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise EventError(f"malformed event (not JSON): {shown(payload[:80])}") from None
     if not isinstance(event, dict):
-        raise EventError(f"malformed event (not a JSON object): {payload[:80]!r}")
+        raise EventError(f"malformed event (not a JSON object): {shown(payload[:80])}")
     if "error" in event:
         error = event["error"]
         message = error.get("message", error) if isinstance(error, dict) else error
-        raise EventError(f"server error in the stream: {str(message)[:300]}")
+        raise EventError(f"server error in the stream: {printable_line(str(message)[:300])}")
     return event
 
-class OpenAIEvents:
-    """Interprets OpenAI-compatible SSE payloads (chat.completion.chunk / text_completion)."""
 
-    def __init__(self) -> None:
+class OpenAIEvents:
+    """Interprets OpenAI-compatible SSE payloads (chat.completion.chunk / text_completion).
+
+    Per-chunk counts are believed only while their running total stays within what the text so far
+    can hold (server_values.py): 4 bytes a character at most, and --max-new-tokens, each plus the margin.
+    Beyond that every later chunk is left uncounted and `facts.count_refused` says why, so a claim of
+    10**18 tokens never turns into 10**18 records.
+    """
+
+    def __init__(self, max_new_tokens: int | None = None) -> None:
         self._usage_so_far = 0
         self._predicted_so_far = 0
+        self._max_new_tokens = max_new_tokens
+        self._token_cap = COUNT_MARGIN + (max_new_tokens if max_new_tokens is not None else SQLITE_MAX_INTEGER)
+        self._counted = 0  # tokens the per-chunk counts gave so far
+        self._chars = 0  # characters of content so far
+        self._refused = False
 
     def interpret(self, payload: str, facts: StreamFacts, loads) -> tuple[str, bool, int | None, str | None] | None:
         """(text, content, tokens, source) of one event, or None for [DONE]."""
@@ -82,32 +100,63 @@ class OpenAIEvents:
             facts.done = True
             return None
         event = load_event(payload, loads)
-        facts.model = facts.model or event.get("model")
+        facts.model = facts.model or label(event.get("model"))
         choices = event.get("choices") or []
-        choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+        choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
         if choice.get("finish_reason"):
-            facts.finish_reason = choice["finish_reason"]
+            facts.finish_reason = label(choice["finish_reason"]) or "unknown"
         delta = choice.get("delta")
+        # text() checks each piece is a string (the cheap `type(...) is str` first: this runs for every event)
         if isinstance(delta, dict):  # chat
-            text = delta.get("content") or ""
+            piece = delta.get("content") or ""
+            if type(piece) is not str:
+                piece = text(piece, "delta.content")
             extra = delta.get("reasoning_content") or delta.get("reasoning") or ""
-            content = bool(text or extra or delta.get("tool_calls"))
-            text = text or extra
+            if type(extra) is not str:
+                extra = text(extra, "delta.reasoning_content")
+            content = bool(piece or extra or delta.get("tool_calls"))
+            piece = piece or extra
         else:  # completions
-            text = choice.get("text") or ""
-            content = bool(text)
-        tokens, source = self._count(event, choice, content)
+            piece = choice.get("text") or ""
+            if type(piece) is not str:
+                piece = text(piece, "choices[0].text")
+            content = bool(piece)
         usage = event.get("usage")
-        if isinstance(usage, dict):
-            facts.prompt_tokens = usage.get("prompt_tokens", facts.prompt_tokens)
-            if usage.get("completion_tokens") is not None:
-                facts.server_tokens = int(usage["completion_tokens"])
-        return text, content, tokens, source
+        total = None
+        if usage:
+            if type(usage) is not dict:
+                raise EventError(f"the server sent usage = {shown(usage)} (not an object)")
+            prompt = usage.get("prompt_tokens")
+            if prompt is not None:
+                facts.prompt_tokens = count(prompt, "usage.prompt_tokens")
+            total = usage.get("completion_tokens")
+            if total is not None:
+                total = facts.server_tokens = count(total, "usage.completion_tokens")
+        tokens, source = self._count(event, choice, total, content)
+        if content:
+            self._chars += len(piece)
+            if tokens is not None:
+                tokens = self._credible(tokens, source, facts)
+        return piece, content, tokens, source
 
-    def _count(self, event: dict, choice: dict, content: bool) -> tuple[int | None, str | None]:
-        usage = event.get("usage")
-        if content and isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-            total = int(usage["completion_tokens"])
+    def _credible(self, tokens: int, source: str, facts: StreamFacts) -> int | None:
+        """The chunk's count, or None once the counts claim more than the text can hold."""
+        if self._refused:
+            return None
+        self._counted += tokens
+        if self._counted <= COUNT_MARGIN + 4 * self._chars and self._counted <= self._token_cap:
+            return tokens
+        limit = count_limit(4 * self._chars, self._max_new_tokens)
+        self._refused = True
+        facts.count_refused = (f"server count refused: per-chunk {source} counts reached {self._counted} tokens, "
+                               f"more than the text so far can hold ({limit}); counted from the chunks")
+        return None
+
+    def _count(self, event: dict, choice: dict, total: int | None, content: bool) -> tuple[int | None, str | None]:
+        """total: this event's usage.completion_tokens (checked), when it has one."""
+        if content and total is not None:
+            if total < self._usage_so_far:
+                raise EventError(f"the server's usage.completion_tokens went down ({self._usage_so_far} -> {total})")
             delta, self._usage_so_far = total - self._usage_so_far, total
             return delta, USAGE
         logprobs = choice.get("logprobs")
@@ -117,7 +166,9 @@ class OpenAIEvents:
                 return len(entries), LOGPROBS
         timings = event.get("timings")
         if content and isinstance(timings, dict) and timings.get("predicted_n") is not None:
-            total = int(timings["predicted_n"])
+            total = count(timings["predicted_n"], "timings.predicted_n")
+            if total < self._predicted_so_far:
+                raise EventError(f"the server's timings.predicted_n went down ({self._predicted_so_far} -> {total})")
             delta, self._predicted_so_far = total - self._predicted_so_far, total
             return delta, LLAMACPP
         if content and isinstance(event.get("tokens"), list):
@@ -134,22 +185,21 @@ class OllamaEvents:
 
     def interpret(self, payload: str, facts: StreamFacts, loads) -> tuple[str, bool, int | None, str | None] | None:
         event = load_event(payload, loads)
-        facts.model = facts.model or event.get("model")
+        facts.model = facts.model or label(event.get("model"))
         message = event.get("message")
         if isinstance(message, dict):
-            text = message.get("content") or ""
-            thinking = message.get("thinking") or ""
-            content = bool(text or thinking or message.get("tool_calls"))
+            piece = text(message.get("content"), "message.content")
+            thinking = text(message.get("thinking"), "message.thinking")
+            content = bool(piece or thinking or message.get("tool_calls"))
         else:
-            text = event.get("response") or ""
-            thinking = event.get("thinking") or ""
-            content = bool(text or thinking)
+            piece = text(event.get("response"), "response")
+            thinking = text(event.get("thinking"), "thinking")
+            content = bool(piece or thinking)
         if event.get("done"):
             facts.done = True
-            facts.finish_reason = event.get("done_reason")
-            facts.server_timing = {key: event[key] for key in OLLAMA_TIMING_KEYS if key in event}
-            if "eval_count" in event:
-                facts.server_tokens = int(event["eval_count"])
-            if "prompt_eval_count" in event:
-                facts.prompt_tokens = int(event["prompt_eval_count"])
-        return text or thinking, content, None, None
+            facts.finish_reason = label(event.get("done_reason"))
+            facts.server_timing = {key: count(event[key], key) for key in OLLAMA_TIMING_KEYS
+                                   if event.get(key) is not None}
+            facts.server_tokens = facts.server_timing.get("eval_count")
+            facts.prompt_tokens = facts.server_timing.get("prompt_eval_count", facts.prompt_tokens)
+        return piece or thinking, content, None, None

@@ -8,6 +8,8 @@ import socket
 import ssl
 from urllib.parse import urlsplit
 
+from profiler.printable import printable_line
+
 CONNECT = "connect"  # refused, DNS, TLS, connect timeout: every request would fail the same way
 HTTP = "http"  # the server answered 4xx/5xx
 STALL = "stall"  # no data for --stream-timeout seconds: the session ends interrupted with its tokens
@@ -24,32 +26,38 @@ def scrub(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+def where(url: str) -> str:
+    """host:port of a request URL, for error lines."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
 def describe_client_error(exc: BaseException, url: str) -> RemoteError:
     import aiohttp
 
     parts = urlsplit(url)
-    where = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    place = where(url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = getattr(exc.certificate_error, "verify_message", None) or exc.certificate_error
-        return RemoteError(f"TLS certificate of {where} not trusted ({reason}); --insecure skips verification",
+        return RemoteError(f"TLS certificate of {place} not trusted ({reason}); --insecure skips verification",
                            CONNECT)
     if isinstance(exc, (aiohttp.ClientConnectorSSLError, aiohttp.ClientSSLError)) or isinstance(
             getattr(exc, "os_error", None), ssl.SSLError):
-        return RemoteError(f"TLS error talking to {where}: {_first_line(exc)}", CONNECT)
+        return RemoteError(f"TLS error talking to {place}: {_first_line(exc)}", CONNECT)
     if isinstance(exc, aiohttp.ClientConnectorError):
         os_error = exc.os_error
         if isinstance(os_error, socket.gaierror) or type(exc).__name__ == "ClientConnectorDNSError":
             return RemoteError(f"can't resolve host {parts.hostname!r}: {os_error.strerror or os_error}", CONNECT)
         if isinstance(os_error, ConnectionRefusedError):
-            return RemoteError(f"can't connect to {where}: connection refused (is the server running?)", CONNECT)
-        return RemoteError(f"can't connect to {where}: {os_error.strerror or os_error}", CONNECT)
+            return RemoteError(f"can't connect to {place}: connection refused (is the server running?)", CONNECT)
+        return RemoteError(f"can't connect to {place}: {os_error.strerror or os_error}", CONNECT)
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return RemoteError(f"can't connect to {where}: no connection within the connect timeout", CONNECT)
+        return RemoteError(f"can't connect to {place}: no connection within the connect timeout", CONNECT)
     if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return RemoteError(f"{where} closed the connection mid-stream", STREAM)
+        return RemoteError(f"{place} closed the connection mid-stream", STREAM)
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return RemoteError(f"the stream from {where} broke off: {_first_line(exc)}", STREAM)
-    return RemoteError(f"request to {where} failed: {type(exc).__name__}: {_first_line(exc)}", STREAM)
+        return RemoteError(f"the stream from {place} broke off: {_first_line(exc)}", STREAM)
+    return RemoteError(f"request to {place} failed: {type(exc).__name__}: {_first_line(exc)}", STREAM)
 
 
 def describe_http_error(status: int, reason: str | None, body: str) -> RemoteError:
@@ -104,5 +112,7 @@ def _rejected_parameters(body: str, message: str) -> list[str]:
 
 
 def _first_line(value) -> str:
+    """The first line of an exception or a server's text, at most 300 characters, control characters
+    made visible (the server's text is outside input: it must never drive the terminal)."""
     text = str(value).strip() or type(value).__name__
-    return text.splitlines()[0][:300]
+    return printable_line(text.splitlines()[0][:300])

@@ -4,11 +4,23 @@ SSE (OpenAI-compatible servers): events end at a blank line; `data:` lines carry
 lines starting with ':' are comments (keep-alives). NDJSON (Ollama): one JSON object per line.
 The client turns an event's first-byte offset into the time those bytes reached the socket
 (stamping.py), so one read holding several events gives each its own arrival time.
+
+An event is at most MAX_EVENT_BYTES: a server that sends a longer one (a 64 MB line) fails the
+stream with that limit named, instead of the client buffering without end. Each read is searched
+for a frame's end only from where the previous search stopped, so a long event costs time linear in
+its length (joining every read onto the whole buffer and searching it again was quadratic: a 64 MB
+line kept the client busy for minutes).
 """
 
 from __future__ import annotations
 
 import re
+
+from profiler.remote.server_values import EventError
+
+MAX_EVENT_BYTES = 1 << 20
+"""1 MiB: an OpenAI chunk or Ollama object is a few hundred bytes; even a long tool-call delta fits."""
+_TOO_LONG = f"an event longer than {MAX_EVENT_BYTES >> 20} MiB (the limit for one event)"
 
 _BLANK_LINE = re.compile(rb"\r\n\r\n|\n\n|\r\r")
 _WHITESPACE = b"\r\n \t"
@@ -21,26 +33,50 @@ class _FramedParser:
     and the body offsets that turn into arrival times are kept here, once.
     """
 
+    _LOOKBACK = 3
+    """Bytes of the earlier reads a frame's end can begin in (\r\n\r\n is 4 bytes)."""
+
     def __init__(self) -> None:
-        self._buffer = b""
-        self._buffer_offset = 0  # body offset of self._buffer[0]
+        self._parts: list[bytes] = []  # the unfinished frame's reads: no frame ends in them
+        self._size = 0
+        self._tail = b""  # their last _LOOKBACK bytes
+        self._buffer_offset = 0  # body offset of the first byte of self._parts
         self.comments = 0
 
     def feed(self, data: bytes) -> list[tuple[int, str]]:
-        buffer = self._buffer + data
+        if self._parts:  # an unfinished frame: join only once a frame ends (the common read holds whole events)
+            if self._boundary(self._tail + data, 0) is None:  # still no end: set the read aside, unsearched
+                self._size += len(data)
+                if self._size > MAX_EVENT_BYTES:
+                    raise EventError(_TOO_LONG)
+                self._parts.append(data)
+                self._tail = (self._tail + data)[-self._LOOKBACK:]
+                return []
+            buffer = b"".join([*self._parts, data])
+        else:
+            buffer = data
         events: list[tuple[int, str]] = []
         start = 0
         while (bounds := self._boundary(buffer, start)) is not None:
             end, next_start = bounds
+            if end - start > MAX_EVENT_BYTES:
+                raise EventError(_TOO_LONG)
             self._emit(events, buffer[start:end], start)
             start = next_start
-        self._buffer = buffer[start:]
         self._buffer_offset += start
+        if start < len(buffer):
+            rest = buffer[start:] if start else buffer
+            if len(rest) > MAX_EVENT_BYTES:
+                raise EventError(_TOO_LONG)
+            self._parts, self._size, self._tail = [rest], len(rest), rest[-self._LOOKBACK:]
+        elif self._parts:
+            self._parts, self._size, self._tail = [], 0, b""
         return events
 
     def finish(self) -> list[tuple[int, str]]:
         """A last frame the server closed the stream without terminating."""
-        block, self._buffer = self._buffer, b""
+        block = b"".join(self._parts)
+        self._parts, self._size, self._tail = [], 0, b""
         events: list[tuple[int, str]] = []
         self._emit(events, block, 0)
         return events

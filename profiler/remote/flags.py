@@ -11,7 +11,7 @@ from profiler.errors import InputError
 from profiler.remote.options import APIS, RemoteOptions, parse_extra_body
 
 # attribute -> flag, for the flags that mean nothing without --server
-FLAG_NAMES = {"api": "--api", "server_model": "--server-model", "endpoint": "--endpoint", "tokenizer": "--tokenizer",
+FLAG_NAMES = {"api": "--api", "server_model": "--server-model", "endpoint": "--endpoint", "tokenizer": "--tokenizer", "no_tokenizer": "--no-tokenizer",
               "api_key_env": "--api-key-env", "api_key_file": "--api-key-file", "insecure": "--insecure",
               "stream_timeout": "--stream-timeout", "connect_timeout": "--connect-timeout",
               "concurrency": "--concurrency", "request_rate": "--request-rate", "num_requests": "--num-requests",
@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="openai: chat | completions; ollama: chat | generate (default chat)")
     group.add_argument("--server-model", metavar="NAME", default=S, help="the request's model field")
     group.add_argument("--tokenizer", metavar="DIR", default=S,
-                       help="local tokenizer folder, to count tokens when the server doesn't say per chunk")
+                       help="local tokenizer folder, to count tokens when the server doesn't say per chunk "
+                            "(default: --server-model's, when it names a local folder or a model in the HF cache)")
+    group.add_argument("--no-tokenizer", action="store_true", default=S,
+                       help="don't use --server-model's tokenizer: count from the server's figures and the chunks")
     group.add_argument("--api-key-env", metavar="NAME", default=S,
                        help="environment variable holding the API key (never stored or printed)")
     group.add_argument("--api-key-file", metavar="FILE", default=S, help="file holding the API key")
@@ -72,6 +75,7 @@ def options_from_args(args: argparse.Namespace) -> RemoteOptions | None:
         request_rate=rate, num_requests=getattr(args, "num_requests", None),
         stream_options=not getattr(args, "no_stream_options", False), logprobs=getattr(args, "logprobs", False),
         extra_body=parse_extra_body(getattr(args, "extra_body", None)), data_dir=getattr(args, "data_dir", None),
+        no_tokenizer=getattr(args, "no_tokenizer", False),
     )
 
 

@@ -33,6 +33,8 @@ from profiler.remote.summary import summarize_run
 from profiler.store.chunks import end_run
 from profiler.store.connection import open_connection
 
+MAX_NOTE_LINES = 3
+"""Distinct stream notes (a refused server count, no [DONE]) printed after a run; the rest are counted."""
 SWITCH_INTERVAL_S = 0.0002
 """While streams run: how long another Python thread may hold the GIL while the loop waits for it."""
 
@@ -213,7 +215,8 @@ class RemoteRun:
             sink.chunk(key, (chunk.n, (chunk.arrival_ns - sent_ns) / 1e6, gap, chunk.tokens, int(chunk.content),
                              chunk.text, chunk.gc_collections), facts.prompt_tokens, previous[1])
 
-        result = await client.stream(body, scheduled_ns, lambda: self.gc_watch.collections, on_chunk)
+        result = await client.stream(body, scheduled_ns, lambda: self.gc_watch.collections, on_chunk,
+                                     self.settings.max_new_tokens)
         if result.error_kind in (CONNECT, HTTP) and self.abort is None:
             self.abort = result.error
         self._results.append((key, request, result))
@@ -225,7 +228,9 @@ class RemoteRun:
 
         def finalize():  # runs on the sink's shipper thread
             facts = result.facts
-            counts, source = count_tokens(result.chunks, facts.server_tokens, tokenizer)
+            counts, source, refused = count_tokens(result.chunks, facts.server_tokens, tokenizer,
+                                                   max_new_tokens=self.settings.max_new_tokens,
+                                                   refused=facts.count_refused)
             input_tokens = facts.prompt_tokens
             if input_tokens is None and tokenizer is not None:
                 input_tokens = len(tokenizer(request.prompt, add_special_tokens=False)["input_ids"])
@@ -240,6 +245,9 @@ class RemoteRun:
                 decode = [t.latency_ms for t in tokens if t.phase == "decode"]
                 server_timing.update(compare_with_server(server_timing, ttft, sum(decode) if decode else None,
                                                          len(decode)))
+            notes = [line for line in (refused, result.note) if line]
+            if notes:  # kept with the session's server facts: `show` lists them
+                server_timing["note"] = "; ".join(notes)
             remote = {"token_source": source if result.chunks else None,
                       "queue_ms": (result.sent_ns - result.scheduled_ns) / 1e6 if result.sent_ns else None,
                       "http_status": result.http_status, "server_tokens": facts.server_tokens,
@@ -276,13 +284,16 @@ class RemoteRun:
         from profiler.store.chunks import remote_session
 
         conn = open_connection(self.store.path)
-        cold = 0
+        cold, notes = 0, {}
         try:
             for session_id in measured_ids:
                 info = remote_session(conn, session_id)
                 if info and info["token_source"]:
                     sources.append(info["token_source"])
                 cold += bool(info and info["cold_load"])
+                note = info and info["server_timing"].get("note")
+                if note:  # a refused server count, a stream without [DONE]: said once per kind
+                    notes[note] = notes.get(note, 0) + 1
             span = (last_end - first_sent) / 1e9 if first_sent is not None and last_end else None
             summary = summarize_run(sessions, tokens, span, sources)
             summary.update({"run_id": self.run_id, "concurrency": self.options.concurrency or 1,
@@ -295,6 +306,10 @@ class RemoteRun:
         lines = [f"{count} stream(s): {text}" for text, count in _count_problems(self._results, problems).items()]
         notices = [f"{cold} measured request(s) include a cold model load (server load_duration > "
                    f"{COLD_LOAD_NS / 1e6:.0f} ms): their TTFT counts loading; add --warmup"] if cold else []
+        shown = list(notes.items())[:MAX_NOTE_LINES]  # notes name their figures: each stream's may differ
+        notices += [f"{count} stream(s): {text}" for text, count in shown]
+        if len(notes) > len(shown):
+            notices.append(f"{sum(notes.values()) - sum(c for _, c in shown)} more stream(s) with notes (`show ID`)")
         return RunReport(self.run_id, outcomes, summary, lines, notices)
 
 

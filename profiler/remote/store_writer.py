@@ -3,7 +3,11 @@
 It owns every SessionWriter of the run and its SQLite connection. Chunk rows are committed every
 FLUSH_EVERY_S while streams run, so a killed run leaves every chunk that arrived more than that
 long before; the provisional tokens are derived from the rows at that flush and committed with
-them, every session's in ONE transaction. When the run's process goes away without a word (killed,
+them, every session's in ONE transaction. A provisional token is the chunk's own count where the
+server gave one, else one per content chunk, and the session's token_source says `provisional_one_per_chunk`
+until the stream ends and its counted tokens replace them (in one transaction), so `show`, `export`
+and `fit` see what arrived even after a SIGKILL. When the store can't be written any more (a full
+disk), the sessions still open are marked failed with that reason while a small write may still fit. When the run's process goes away without a word (killed,
 its terminal gone) the pipe closes and this ends every open session as interrupted, with its tokens.
 
 Why a process: the event loop that stamps arrivals must get to every socket within one chunk
@@ -29,6 +33,7 @@ from profiler.collect import SessionOutcome
 from profiler.errors import StoreError, first_line
 from profiler.records import TokenRecord
 from profiler.remote.accounting import TokenDeriver
+from profiler.remote.chunks import PROVISIONAL
 from profiler.store.chunks import CHUNK_INSERT, REMOTE_INSERT, begin_run, end_run, mark_remote, remote_row, \
     write_in_transaction
 from profiler.store.connection import open_connection
@@ -73,8 +78,6 @@ class _Open:
     unwritten: list[tuple] = field(default_factory=list)
     """(row, prompt_tokens, wall_at_sent) of chunks whose provisional tokens aren't derived yet."""
     deriver: TokenDeriver | None = None
-    live: bool = True
-    """Every content chunk so far carried its own token count, so tokens can be written as they come."""
     live_tokens: int = 0
     warmup: bool = False
     shown: TokenDeriver | None = None
@@ -102,6 +105,19 @@ class StoreWriter:
             action(*args)
         except Exception as exc:  # noqa: BLE001 - reported to the run, which says it once the streams end
             self.error = exc
+            self._fail_open(exc)
+
+    def _fail_open(self, error: BaseException) -> None:
+        """Mark every open session failed with the store's failure (the failed transaction was rolled
+        back, so the few pages this needs usually fit where its frames were). Without this, the next
+        command would mark them interrupted with "process ended without closing the session"."""
+        line = first_line(error) if isinstance(error, StoreError) else failure_line(self.path, first_line(error))
+        for key in list(self._open):
+            entry = self._open.pop(key)
+            try:
+                entry.writer.finish("failed", line)
+            except Exception:  # noqa: BLE001 - not even that fits: the next command marks it interrupted
+                pass
 
     def _connection(self):
         if self._conn is None:
@@ -117,13 +133,14 @@ class StoreWriter:
             writer = SessionWriter(self.path, meta, session_id=session_id, owner_pid=self.owner_pid)
             self._open[key] = _Open(writer, remote, warmup=meta.warmup)
             mark_remote(self._connection(), writer.session_id, run_id)
+            write_in_transaction(self._connection(), [(REMOTE_INSERT, [remote_row(
+                {**remote, "session_id": writer.session_id, "token_source": PROVISIONAL})])])
             self._tell("session_started", writer.session_id, meta)
         elif kind == "chunk":
             _, key, row, prompt_tokens, wall_at_sent = message
             entry = self._open[key]
             entry.chunks.append((entry.writer.session_id, *row))
-            if entry.live:
-                entry.unwritten.append((row, prompt_tokens, wall_at_sent))
+            entry.unwritten.append((row, prompt_tokens, wall_at_sent))
             if self.observer is not None:
                 self._show(entry, row, prompt_tokens, wall_at_sent)
         elif kind == "end":
@@ -133,21 +150,19 @@ class StoreWriter:
             end_run(self._connection(), message[1], message[2])
 
     def _live_token_rows(self, entry: _Open) -> list[tuple]:
-        """Token rows of the chunks that arrived since the last flush, while every chunk so far said how
-        many tokens it holds. They are provisional: when the stream ends they are replaced by the final
-        count (which may need the whole text), so a killed process still leaves tokens, and a finished
-        one the right ones."""
+        """Provisional token rows of the chunks that arrived since the last flush: the chunk's own count
+        where the server gave one (bounded by what its text can hold: chunks.py), else one. When the
+        stream ends they are replaced by the final count (which may need the whole text), so a killed
+        process still leaves tokens, and a finished one the right ones."""
         rows: list[tuple] = []
         session_id = entry.writer.session_id
         for (_n, arrival_ms, _gap, tokens, content, text, gcs), prompt_tokens, wall_at_sent in entry.unwritten:
             if not content:
                 continue
-            if tokens is None:
-                entry.live = False
-                break
             if entry.deriver is None:
                 entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
-            rows += [token_row(session_id, record) for record in entry.deriver.add(arrival_ms, tokens, text, True, gcs)]
+            rows += [token_row(session_id, record)
+                     for record in entry.deriver.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs)]
         entry.unwritten = []
         entry.live_tokens += len(rows)
         return rows
@@ -177,22 +192,25 @@ class StoreWriter:
 
     def finish(self, key: int, status: str, error: str | None, final: CountedTokens,
                stop_reason: str | None = None) -> None:
-        entry = self._open.pop(key)
+        entry = self._open[key]  # left open until its rows are written: a failed write marks it failed (_fail_open)
         session_id = entry.writer.session_id
         tokens, remote, updates = final if final else (None, {}, {})
         live = self._live_token_rows(entry) if tokens is None else []  # no final count: the provisional ones stay
+        if tokens is None:
+            remote = {"token_source": PROVISIONAL, "counted_tokens": entry.live_tokens}
         statements = [(CHUNK_INSERT, entry.chunks), (TOKEN_INSERT, live),
                       (REMOTE_INSERT, [remote_row({**entry.remote, **remote, "session_id": session_id})])]
-        if entry.live_tokens and tokens is not None:  # provisional tokens on disk: the final ones replace them
-            statements.append(("DELETE FROM tokens WHERE session_id=?", [(session_id,)]))
+        if tokens is not None:  # the provisional tokens on disk replaced by the counted ones, in one transaction
+            if entry.live_tokens:
+                statements.append(("DELETE FROM tokens WHERE session_id=?", [(session_id,)]))
+            statements.append((TOKEN_INSERT, [token_row(session_id, record) for record in tokens]))
         if updates:
             columns = sorted(updates)
             statements.append((f"UPDATE sessions SET {', '.join(c + '=?' for c in columns)} WHERE id=?",
                                [(*[updates[c] for c in columns], session_id)]))
         write_in_transaction(self._connection(), statements)
+        del self._open[key]
         entry.chunks = []
-        for record in tokens or []:
-            entry.writer.add_token(record)
         entry.writer.finish(status, error)
         if tokens is not None:
             self._tell("tokens_final", session_id, tokens)

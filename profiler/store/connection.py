@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import glob
 import os
+import secrets
 import sqlite3
 import time
 from pathlib import Path
@@ -10,7 +13,7 @@ from typing import Callable, TypeVar
 
 from profiler.errors import StoreError
 from profiler.store.failures import SQLITE_BUSY, SQLITE_LOCKED, primary_code, read_only_reason, store_error
-from profiler.store.identify import (CONNECTING, identify, open_read_only, open_read_write, schema_version,
+from profiler.store.identify import (identify, open_read_only, open_read_write, schema_version,
                                      shm_trouble, store_file_exists)
 from profiler.store.schema import SCHEMA_VERSION, migrate
 from profiler.store.transaction import StoreConnection, write_transaction
@@ -61,23 +64,75 @@ def _ensure_data_dir(directory: Path) -> None:
 
 
 def _create_store_file(path: Path) -> None:
-    """Create the empty store file, 0600, so that SQLite never creates it (it would use 0644).
+    """Build a new store beside `path` and link it into place whole, mode 0600.
 
-    A plain descriptor is safe only here: O_EXCL guarantees the file is new, so no connection of
-    this process can hold locks on it yet, and `CONNECTING` keeps other threads from connecting to
-    it before the descriptor is closed (closing it would drop their locks).
+    The store path never holds an empty or half-made file of ours, so an empty file there is
+    somebody else's and is refused (profiler.store.identify). The new file is made 0600 with
+    O_EXCL (SQLite would use 0644), given its schema and application_id through SQLite, closed,
+    then hard-linked to `path`: link() never replaces, so when two processes create the store at
+    once, one wins and the other uses the winner's. No connection of this process is open on the
+    new file when it appears at `path`, so no lock of ours can be dropped.
     """
     directory = path.parent
     if not os.access(directory, os.W_OK | os.X_OK):
         raise StoreError(f"data dir {directory} is not writable: can't create the session store there")
-    with CONNECTING:
+    _remove_stale_new_stores(path)
+    new = path.with_name(f"{NEW_STORE_PREFIX}{path.name}.{os.getpid()}.{secrets.token_hex(4)}{NEW_STORE_SUFFIX}")
+    try:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, STORE_FILE_MODE)
-        except FileExistsError:
-            return  # another process or thread created it first: identify() checks what it is
+            fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, STORE_FILE_MODE)
         except OSError as exc:
             raise store_error(exc, path, "create") from None
-        os.close(fd)
+        os.close(fd)  # no connection has it open yet: no locks to drop
+        conn = open_read_write(new)
+        conn.sound = True  # made this instant: no integrity check before its first write
+        try:
+            with write_transaction(conn):
+                migrate(conn, 0)
+        finally:
+            conn.close()
+        _link_into_place(new, path)
+    finally:
+        new.unlink(missing_ok=True)
+
+
+NEW_STORE_PREFIX, NEW_STORE_SUFFIX = ".", ".new"
+
+
+def _link_into_place(new: Path, path: Path) -> None:
+    try:
+        os.link(new, path)
+    except FileExistsError:
+        return  # another process or thread created it first: identify() checks what it is
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            raise store_error(exc, path, "create") from None
+        # a file system without hard links (FAT, some FUSE): rename, which can only lose a race
+        # against another process creating the store in the same millisecond
+        if not os.path.lexists(path):
+            os.rename(new, path)
+
+
+def _remove_stale_new_stores(path: Path) -> None:
+    """Remove new stores a killed process left half-made (their pid no longer runs)."""
+    for leftover in path.parent.glob(f"{NEW_STORE_PREFIX}{glob.escape(path.name)}.*{NEW_STORE_SUFFIX}"):
+        parts = leftover.name[len(NEW_STORE_PREFIX) + len(path.name) + 1:].split(".")
+        if len(parts) == 3 and parts[0].isdigit() and not _pid_runs(int(parts[0])):
+            for suffix in ("", "-journal"):
+                try:
+                    leftover.with_name(leftover.name + suffix).unlink()
+                except OSError:
+                    pass
+
+
+def _pid_runs(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's process: it runs
+    return True
 
 
 def _writable(path: Path) -> bool:

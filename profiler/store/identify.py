@@ -22,36 +22,43 @@ from pathlib import Path
 from profiler.errors import StoreError
 from profiler.store.failures import (SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_IOERR, SQLITE_LOCKED, SQLITE_NOTADB,
                                      SQLITE_READONLY, is_disk_full, primary_code, store_error)
+from profiler.store.ownership import LEFT_UNTOUCHED, check_application_id, check_companions, check_schema
 from profiler.store.schema import APP_ID, SCHEMA_VERSION
 from profiler.store.transaction import StoreConnection
 
-LEFT_UNTOUCHED = "left untouched"
-
 CONNECTING = threading.Lock()
-"""Held while this process connects to the store, and while it holds the only plain descriptor it
-ever opens on it (creating the file, profiler.store.connection): no connection of this process can
-then take locks that closing that descriptor would drop."""
+"""Held while this process connects to a store file: one place to serialise connecting (SQLite's
+unix VFS shares one set of locks per file across the process's connections)."""
 
 
 def store_file_exists(path: Path) -> bool:
-    """True for a regular file (or a link to one) at `path`, False for nothing; StoreError otherwise."""
+    """True for a regular, non-empty file at `path`, False for nothing; StoreError for anything else.
+
+    Refused, untouched: a symbolic link (SQLite would read and write wherever it points; the user
+    names the real place with --data-dir instead), and an empty file, which we never leave at the
+    store path (profiler.store.connection builds a new store beside it and links it in whole), so
+    somebody else put it there.
+    """
     try:
-        os.lstat(path)
+        info = os.lstat(path)
     except FileNotFoundError:
         return False
     except OSError as exc:
         raise StoreError(f"can't look at the session store {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        # creating the store "through" a dangling link would put it wherever the link points
-        raise StoreError(f"{path} is a symbolic link to {os.readlink(path)}, which doesn't exist; {LEFT_UNTOUCHED}") from None
-    except OSError as exc:
-        raise StoreError(f"can't look at the session store {path}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        if not os.path.exists(path):
+            raise StoreError(f"{path} is a symbolic link to {target}, which doesn't exist; {LEFT_UNTOUCHED}")
+        real = Path(os.path.realpath(path))
+        raise StoreError(f"{path} is a symbolic link to {target}: the store is never used through a link; "
+                         f"to use that store, name its folder: --data-dir {real.parent}; {LEFT_UNTOUCHED}")
     if stat.S_ISDIR(info.st_mode):
         raise StoreError(f"store path {path} is a directory, not a tokenlat-tui store")
     if not stat.S_ISREG(info.st_mode):
         raise StoreError(f"{path} is not a regular file, so not a tokenlat-tui store; {LEFT_UNTOUCHED}")
+    if info.st_size == 0:
+        raise StoreError(f"{path} is an empty file that tokenlat-tui didn't create (a new store is never "
+                         f"empty); {LEFT_UNTOUCHED}: remove it to start a new store there")
     return True
 
 
@@ -105,7 +112,8 @@ def schema_version(conn: sqlite3.Connection, path: Path) -> int:
             raise StoreError(f"{path} is an empty SQLite database marked as another program's "
                              f"(application_id {application_id}, user_version {user_version}), not a tokenlat-tui "
                              f"store; {LEFT_UNTOUCHED}")
-        return 0
+        # we never leave a store without its schema (it is built before it appears at the path)
+        raise StoreError(f"{path} is an empty SQLite database that tokenlat-tui didn't create; {LEFT_UNTOUCHED}")
     info = {}
     if ("table", "store_info") in objects:
         info = dict(conn.execute("SELECT key, value FROM store_info WHERE key IN ('app', 'schema_version')").fetchall())
@@ -119,11 +127,17 @@ def schema_version(conn: sqlite3.Connection, path: Path) -> int:
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} was written by a newer tokenlat-tui (schema {version} > {SCHEMA_VERSION}); "
                          "upgrade to read it")
+    check_application_id(conn, path)
+    check_schema(conn, path, version)
     return version
 
 
 def identify(path: Path) -> int:
-    """The schema version of the existing file at `path` (0: blank), read without writing anything."""
+    """The schema version of the existing store at `path`, read without writing anything.
+
+    Links or odd files beside it (-wal, -shm, -journal) are refused before SQLite opens it.
+    """
+    check_companions(path)
     try:
         conn = open_read_only(path)
         try:
@@ -149,6 +163,9 @@ def _connect(path: Path, query: str, *, read_only: bool) -> StoreConnection:
                                check_same_thread=False, factory=StoreConnection)
     conn.path = path
     conn.read_only = read_only
+    # functions with side effects may not run from the schema (views, triggers, defaults): the
+    # schema is checked on open (profiler.store.ownership), this guards whatever that missed
+    conn.execute("PRAGMA trusted_schema=OFF")
     return conn
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 APP_ID = "tokenlat-tui"
-SCHEMA_VERSION = 3
+APPLICATION_ID = 0x546B4C74  # "TkLt": SQLite's header field that says which program a file belongs to
+SCHEMA_VERSION = 5
 SQLITE_MAX_INTEGER = 2**63 - 1
 """The largest INTEGER SQLite stores: values beyond it are refused before they reach a query."""
 
@@ -153,8 +154,32 @@ CREATE TABLE sweep_cells (
 )
 """
 
+# Per-token scheduler accounting (issue 17, profiler/sched_watch.py): how long the decoding thread
+# waited for a CPU inside each token, and how often it was preempted. NULL on older rows: not measured.
+_V4 = """
+ALTER TABLE tokens ADD COLUMN cpu_wait_ms REAL;
+ALTER TABLE tokens ADD COLUMN preemptions INTEGER
+"""
+
+# Profiled passes (issue 20, `collect --breakdown`, profiler/store/breakdowns.py): a torch.profiler pass
+# run after the timed sessions, kept apart from them, with the timed sessions it was run beside.
+_V5 = """
+CREATE TABLE profiled_passes (
+    id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    label TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    result TEXT NOT NULL
+);
+CREATE TABLE profiled_pass_sessions (
+    pass_id TEXT NOT NULL REFERENCES profiled_passes(id) ON DELETE CASCADE,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    PRIMARY KEY (pass_id, session_id)
+) WITHOUT ROWID
+"""
+
 # MIGRATIONS[n] takes a store at version n to n + 1.
-MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3}
+MIGRATIONS: dict[int, str] = {0: _V1, 1: _V2, 2: _V3, 3: _V4, 4: _V5}
 
 
 def migrate(conn: sqlite3.Connection, current: int) -> None:
@@ -164,5 +189,6 @@ def migrate(conn: sqlite3.Connection, current: int) -> None:
         for statement in MIGRATIONS[version].split(";"):
             if statement.strip():
                 conn.execute(statement)
+    conn.execute(f"PRAGMA application_id={APPLICATION_ID}")  # part of the header page: in the transaction
     conn.execute("INSERT OR REPLACE INTO store_info VALUES ('app', ?)", (APP_ID,))
     conn.execute("INSERT OR REPLACE INTO store_info VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))

@@ -9,7 +9,7 @@ import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError, StoreError
@@ -18,6 +18,8 @@ from profiler.store.connection import open_connection
 from profiler.store.failures import damaged_message
 from profiler.store.location import store_path
 from profiler.store.owner import GONE, owner_state
+from profiler.store.schema import SQLITE_MAX_INTEGER
+from profiler.store.soundness import damage
 from profiler.store.session_rows import (LISTED_COLUMNS, SUMMARY_ASSIGNMENTS, SUMMARY_NAMES, TOKEN_COLUMNS,
                                          TOKEN_INSERT, insert_session, session_from_row, summary_values, token_row)
 from profiler.store.transaction import write_transaction
@@ -93,15 +95,12 @@ class SessionStore:
     def check_integrity(self) -> None:
         """PRAGMA quick_check: raise StoreError naming the file and the way out if the store is damaged.
 
-        Run before bulk writes (import, delete), so they never write into a damaged file.
+        Run before bulk writes (import, delete) every time, even where this process checked the
+        file before its first write (profiler.store.soundness), so they never write into a damaged file.
         """
-        try:
-            problems = [row[0] for row in self._connection().execute("PRAGMA quick_check").fetchall()]
-        except sqlite3.DatabaseError as exc:
-            problems = [str(exc)]
-        if problems != ["ok"]:
-            more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
-            raise StoreError(damaged_message(self.path, f"{problems[0]}{more}"))
+        problem = damage(self._connection())
+        if problem is not None:
+            raise StoreError(damaged_message(self.path, problem))
 
     def delete_sessions(self, session_ids: Iterable[str]) -> int:
         """Delete sessions and their tokens; refuses (deleting nothing) if one is still being written."""
@@ -141,8 +140,15 @@ class SessionStore:
                 ids.append(session_id)
         return ids
 
+    def bulk_import(self):
+        """An import's single transaction, fed in bounded batches (profiler.store.bulk_import.BulkImport)."""
+        from profiler.store.bulk_import import BulkImport
+
+        return BulkImport(self)
+
     # -- reading
-    def list_sessions(self, limit: int | None = None, *, with_environment: bool = False) -> list[dict[str, Any]]:
+    def list_sessions(self, limit: int | None = None, *, offset: int = 0,
+                      with_environment: bool = False) -> list[dict[str, Any]]:
         """Sessions newest first, each a dict of the `sessions` columns (summary included).
 
         `with_environment` adds each session's parsed environment (model config, GPU): needed for
@@ -151,14 +157,43 @@ class SessionStore:
         conn = self._connection()
         columns = SESSION_LIST_COLUMNS + (", environment" if with_environment else "")
         sql = f"SELECT {columns} FROM sessions ORDER BY started DESC, rowid DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if limit is not None or offset:
+            sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         cursor = conn.execute(sql)
         names = [d[0] for d in cursor.description]
         sessions = [session_from_row(names, row) for row in cursor.fetchall()]
         for session in sessions:
             _add_live_summary(conn, session)
         return sessions
+
+    def session_page(self, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+        """One page of sessions, newest first (as `list_sessions`): rows offset .. offset + limit - 1.
+
+        For tables that show a few screens of a large store (300k sessions): the query walks the
+        `sessions_started` index backwards and stops after the page, so its cost follows
+        offset + limit, not the store's size.
+        """
+        if not (0 < limit <= SQLITE_MAX_INTEGER and 0 <= offset <= SQLITE_MAX_INTEGER):
+            raise InputError(f"a page needs 1 <= limit and 0 <= offset, both at most {SQLITE_MAX_INTEGER}")
+        return self.list_sessions(limit, offset=offset)
+
+    def count_selected(self, session_ids: Sequence[str] | None, *, include_warmup: bool = True) -> int:
+        """How many of `session_ids` (None: all sessions) are in the store, warm-ups left out unless included."""
+        warmup = "" if include_warmup else " AND warmup = 0"
+        conn = self._connection()
+        if session_ids is None:
+            return conn.execute(f"SELECT count(*) FROM sessions WHERE 1{warmup}").fetchone()[0]
+        ids = list(session_ids)
+        total = 0
+        for start in range(0, len(ids), 500):  # SQLite limits a statement's parameters
+            chunk = ids[start:start + 500]
+            total += conn.execute(f"SELECT count(*) FROM sessions WHERE id IN ({','.join('?' * len(chunk))}){warmup}",
+                                  chunk).fetchone()[0]
+        return total
+
+    def count_sessions(self) -> int:
+        """How many sessions the store holds (counted on the smallest index, not by reading them)."""
+        return self._connection().execute("SELECT count(*) FROM sessions").fetchone()[0]
 
     def resolve_ids(self, prefixes: Iterable[str]) -> list[str]:
         """Full session ids from ids or unambiguous prefixes (like git's short hashes)."""
@@ -207,6 +242,30 @@ class SessionStore:
         from profiler.store.token_rows import query_token_rows
 
         return query_token_rows(self._connection(), session_ids, include_warmup)
+
+    def iter_token_rows(self, session_ids: Sequence[str] | None = None, include_warmup: bool = True, *,
+                        unreadable: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """`token_rows`, one row at a time (bounded memory). With `unreadable` (a damaged store, see
+        `damage`), sessions whose rows can't be read are skipped and their ids appended to it."""
+        from profiler.store.token_rows import iter_readable_token_rows, iter_token_rows
+
+        if unreadable is None:
+            return iter_token_rows(self._connection(), session_ids, include_warmup)
+        return iter_readable_token_rows(self._connection(), session_ids, include_warmup, unreadable)
+
+    def damage(self) -> str | None:
+        """What PRAGMA quick_check finds wrong with the store (one line), or None when it is sound."""
+        return damage(self._connection())
+
+    def reopen_read_only(self) -> None:
+        """Go on with a connection that can't write (a damaged store: read what can be read, change nothing)."""
+        from profiler.store.connection import BUSY_TIMEOUT_MS
+        from profiler.store.identify import open_read_only
+
+        self.close()
+        conn = open_read_only(self.path)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._local.conn = conn
 
     def tokens_frame(self, session_ids: Sequence[str] | None = None, include_warmup: bool = False):
         """The token rows as a pandas DataFrame with ALL_COLUMNS: what `model/` fits on."""

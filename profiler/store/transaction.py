@@ -13,6 +13,8 @@ class StoreConnection(sqlite3.Connection):
 
     path: Path
     read_only: bool = False
+    sound: bool = False
+    """Checked (profiler.store.soundness) or made by us: its first write needs no integrity check."""
 
 
 @contextmanager
@@ -26,7 +28,9 @@ def write_transaction(conn: StoreConnection) -> Iterator[StoreConnection]:
     Errors that aren't SQLite's (a duplicate id found by the body, KeyboardInterrupt) pass through.
     """
     from profiler.store.failures import store_error
+    from profiler.store.soundness import ensure_sound
 
+    ensure_sound(conn)  # never write into a damaged file: it spreads the damage
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:

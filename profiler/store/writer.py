@@ -7,6 +7,7 @@ timed interval, so flushing never inflates a measured latency.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -78,8 +79,12 @@ class SessionWriter:
         flush_together([self])
 
     def finish(self, status: str = FINISHED, error: str | None = None, *, eos_k: int | None = None,
-               compile_ms: float | None = None, peak_memory_mb: float | None = None) -> None:
+               compile_ms: float | None = None, peak_memory_mb: float | None = None,
+               environment: dict[str, Any] | None = None) -> None:
         """Flush what's left, then mark the session with its final status and summary.
+
+        `environment` keys, when given, are merged into the session's stored environment (what is only
+        known over the whole session: the machine's noise during it, profiler/machine_noise.py).
 
         `eos_k`, `compile_ms` and `peak_memory_mb`, when given, are stored with it (they may only be
         known at the end: when the sequence produced EOS, how much memory the run peaked at).
@@ -103,7 +108,8 @@ class SessionWriter:
                 error = error or str(exc)
             try:
                 ended_fields = {"eos_k": eos_k, "compile_ms": compile_ms, "peak_memory_mb": peak_memory_mb}
-                summary = finalize_session(self._conn, self.session_id, status, error, ended_fields=ended_fields)
+                summary = finalize_session(self._conn, self.session_id, status, error, ended_fields=ended_fields,
+                                           environment=environment)
                 outcome = f"session {self.session_id[:8]} saved as {status} with {summary.tokens} tokens"
             except StoreError as exc:
                 problem = problem or exc
@@ -150,7 +156,7 @@ def flush_together(writers: list[SessionWriter]) -> None:
 
 def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, error: str | None = None,
                      ended: str | None = None, *, only_if_running: bool = False,
-                     ended_fields: dict[str, Any] | None = None):
+                     ended_fields: dict[str, Any] | None = None, environment: dict[str, Any] | None = None):
     """Set a session's final status and recompute its stored summary from its tokens.
 
     `ended_fields` (names of session_rows.ENDED_FIELDS) set those columns where not None.
@@ -173,6 +179,9 @@ def finalize_session(conn: sqlite3.Connection, session_id: str, status: str, err
             f"UPDATE sessions SET status=?, ended=?, error=COALESCE(?, error), {SUMMARY_ASSIGNMENTS}{extra} WHERE id=?",
             (status, ended or utc_now_iso(), error, *summary_values(summary), *known.values(), session_id),
         )
+        if environment:
+            conn.execute("UPDATE sessions SET environment=json_patch(environment, ?) WHERE id=?",
+                         (json.dumps(environment, default=str), session_id))
     return summary
 
 

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from profiler.errors import InputError
+from profiler.flag_checks import MAX_LIST_VALUES
 
 LOCAL = "local"
 REMOTE = "remote"
@@ -121,12 +122,16 @@ def plan(spec: SweepSpec) -> list[PlannedCell]:
     return order
 
 
-def parse_int_list(flag: str, text: str | None, default: list[int]) -> list[int]:
-    """'1,8,32' -> [1, 8, 32] (sorted, duplicates dropped); one clear line for anything else."""
+def parse_int_list(flag: str, text: str | None, default: list[int], maximum: int = MAX_AXIS_VALUE) -> list[int]:
+    """'1,8,32' -> [1, 8, 32] (sorted, duplicates dropped), each in 1..`maximum` and at most
+    MAX_LIST_VALUES of them; one clear line for anything else."""
     if text is None:
         return default
     values = []
-    for item in text.split(","):
+    items = text.split(",", MAX_LIST_VALUES)  # split no further than needed to see there are too many
+    if len(items) > MAX_LIST_VALUES:
+        raise InputError(f"{flag}: more than {MAX_LIST_VALUES} values in the list")
+    for item in items:
         item = item.strip()
         if not item:
             raise InputError(f"{flag}: empty value in {text!r} (give a comma-separated list such as 1,8,32)")
@@ -134,8 +139,8 @@ def parse_int_list(flag: str, text: str | None, default: list[int]) -> list[int]
             value = int(item)
         except ValueError:
             raise InputError(f"{flag}: {item!r} is not a whole number") from None
-        if not 1 <= value <= MAX_AXIS_VALUE:
-            raise InputError(f"{flag}: {value} is out of range (1 to {MAX_AXIS_VALUE})")
+        if not 1 <= value <= maximum:
+            raise InputError(f"{flag}: {value} is out of range (1 to {maximum})")
         values.append(value)
     return sorted(set(values))
 
@@ -145,7 +150,10 @@ def parse_name_list(flag: str, text: str | None, known: list[str] | None = None)
     if text is None:
         return []
     names: list[str] = []
-    for item in text.split(","):
+    items = text.split(",", MAX_LIST_VALUES)
+    if len(items) > MAX_LIST_VALUES:
+        raise InputError(f"{flag}: more than {MAX_LIST_VALUES} values in the list")
+    for item in items:
         item = item.strip()
         if not item:
             raise InputError(f"{flag}: empty value in {text!r} (give a comma-separated list)")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from profiler.flag_checks import MAX_PROMPTS_FILE_BYTES  # the one stated limit (collect and sweep)
 from tui.commands.common import add_backend_arguments, add_store_arguments
-
-
-MAX_PROMPTS_FILE_BYTES = 64 * 2**20
-"""Far more prompt text than any model's context holds, and little enough memory to read at once."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +33,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--top-p", type=float, default=1.0)
     group.add_argument("--seed", type=int, default=0, help="sampling seed")
     group.add_argument("--no-gc-freeze", action="store_true", help="don't gc.collect(); gc.freeze() after warm-up")
+    group.add_argument("--breakdown", nargs="?", const="classes", choices=("classes", "layers"), default=None,
+                       help="after the timed runs, one profiled pass (torch.profiler) on the same prompt and "
+                            "settings, stored apart: time per operator class (attention, MLP, norms...), "
+                            "per layer with 'layers'; see show ID --breakdown")
 
 
 def run_settings(args: argparse.Namespace):
@@ -88,6 +89,10 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(args)
     from profiler.remote.options import RemoteOptions
 
+    if getattr(args, "breakdown", None) and (isinstance(options, RemoteOptions) or options.batch is not None):
+        from profiler.errors import InputError
+
+        raise InputError("--breakdown profiles the one-sequence loop of a local model: not with --server or --batch")
     if isinstance(options, RemoteOptions):  # --server: a remote server streams the tokens
         from tui.commands.collect_remote import collect_remote
 
@@ -96,4 +101,5 @@ def run(args: argparse.Namespace) -> int:
         from tui.commands.collect_batch import collect_batch_and_report
 
         return collect_batch_and_report(store, options, settings, prompts, as_json=args.json)
-    return collect_and_report(store, options, settings, prompts, as_json=args.json)
+    return collect_and_report(store, options, settings, prompts, as_json=args.json,
+                              breakdown=getattr(args, "breakdown", None))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tui.commands.collect_run import print_sessions
+from tui.commands.collect_run import model_line, print_noise_warning, print_sessions
 from tui.commands.common import json_safe, print_json
 from tui.interrupts import InterruptHandlers
 from tui.session_view import session_summary_row
@@ -23,13 +23,15 @@ def collect_batch_and_report(store, options, settings, prompts: list[str], *, as
     collector: BatchCollector | None = None
     run = None
     with InterruptHandlers(cancel, lambda: collector is not None and collector.in_session) as interrupts:
+        from profiler.machine_noise import try_snapshot
+
+        noise_start = try_snapshot()  # the machine's noise is checked over the model's load
         with err.status("loading model…") as status:
             backend = load_backend(options, progress=lambda what, _f: status.update(f"loading model: {what}…"))
         info = backend.info
-        label = f" ({info.label})" if info.label else ""
         compiled = " · torch.compile (compiling first: minutes on a CPU)" if options.compile else ""
-        err.print(f"model [bold]{info.model}[/]{label} · {info.dtype} · quant {info.quant} · {info.device} · "
-                  f"batch {options.batch} · {options.cache} cache{compiled}", highlight=False, soft_wrap=True)
+        err.print(model_line(info, f" · batch {options.batch} · {options.cache} cache{compiled}"), soft_wrap=True)
+        print_noise_warning(err, noise_start, info.device)
         batches = len(plan_batches(len(prompts), options.batch))
         total = (settings.warmup + settings.repeat * batches) * options.batch * settings.max_new_tokens
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

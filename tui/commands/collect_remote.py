@@ -18,10 +18,16 @@ from tui.session_view import session_summary_row
 def collect_remote(store, options, settings, prompts: list[str], *, as_json: bool) -> int:
     from rich.console import Console
 
+    from rich.markup import escape
+
     from profiler.backends import load_backend
+    from profiler.printable import printable_line
+    from profiler.remote.options import CREDENTIALS_WARNING
     from profiler.remote.runner import RemoteRun
 
     err = Console(stderr=True)
+    if options.dropped_credentials:
+        err.print(f"[yellow]warning[/]: {CREDENTIALS_WARNING}", highlight=False, soft_wrap=True)
     cancel = threading.Event()
     run: RemoteRun | None = None
     with InterruptHandlers(cancel, lambda: run is not None and run.in_session) as interrupts:
@@ -30,7 +36,7 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
         concurrency = options.concurrency or 1
         pacing = (f"Poisson {options.request_rate:g} req/s" if options.request_rate
                   else f"{concurrency} stream(s) in flight")
-        err.print(f"server [bold]{options.server}[/] · {options.api} {options.endpoint} · {pacing} · "
+        err.print(f"server [bold]{escape(printable_line(options.server))}[/] · {options.api} {options.endpoint} · {pacing} · "
                   f"timing: client arrival", highlight=False, soft_wrap=True)
         report = run.run(prompts)
     sessions = [store.get_session(o.session_id) for o in report.outcomes]
@@ -40,10 +46,10 @@ def collect_remote(store, options, settings, prompts: list[str], *, as_json: boo
         else:
             print_sessions(sessions, as_json=False)
             print_run(report.summary)
-        for line in report.problems:
-            err.print(f"[yellow]warning[/]: {line}", highlight=False, soft_wrap=True)
+        for line in report.problems:  # they may quote the server: shown, never interpreted
+            err.print(f"[yellow]warning[/]: {escape(printable_line(line))}", highlight=False, soft_wrap=True)
         for line in report.notices:
-            err.print(f"note: {line}", highlight=False, soft_wrap=True)
+            err.print(f"note: {escape(printable_line(line))}", highlight=False, soft_wrap=True)
         if interrupts.received:
             err.print("[yellow]interrupted[/]: streams in flight were saved as 'interrupted'")
     except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import weakref
 from typing import Any
 
 
@@ -28,10 +29,24 @@ def backend_options(args: argparse.Namespace):
     return options_from_args(args)
 
 
+_OPENED: weakref.WeakSet = weakref.WeakSet()
+"""Stores `open_store` opened and still in use, for `close_stores` (weak: in-process callers such as
+tests open many, and a store nobody holds closes as it always did)."""
+
+
 def open_store(args: argparse.Namespace):
     from profiler.store import SessionStore
 
-    return SessionStore(getattr(args, "data_dir", None))
+    store = SessionStore(getattr(args, "data_dir", None))
+    _OPENED.add(store)
+    return store
+
+
+def close_stores() -> None:
+    """Close every store a command opened: the CLI does so before ending a signalled run without the
+    interpreter's teardown (tui/cli.py), which would otherwise have closed them."""
+    for store in list(_OPENED):
+        store.close()
 
 
 def stdout_console():

@@ -19,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub.add_argument("sides", nargs="+", metavar="ID[,ID...]", help="the baseline first, then the sessions to compare")
     sub.add_argument("--json", action="store_true", help="figures, differences and intervals as JSON")
     sub.add_argument("--any", action="store_true", help="allow sessions of different models")
+    sub.add_argument("--include-warmup", action="store_true",
+                     help="count warm-up sessions named in a side (left out by default, and said so)")
     sub.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
     sub.add_argument("--resamples", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     add_store_arguments(sub)
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--resamples must be between 100 and 100000 (got {args.resamples})")
     store = open_store(args)
     groups = [_resolve_group(store, text) for text in args.sides]
+    if not args.include_warmup:
+        groups = _without_warmups(store, groups, args.sides)
     models = models_of([store.get_session(sid) for group in groups for sid in group])
     if len(models) > 1 and not args.any:
         raise InputError(f"{different_models_line(models)}; pass --any to compare anyway")
@@ -47,6 +51,24 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_table(loaded)
     return 0
+
+
+def _without_warmups(store, groups: list[list[str]], texts: list[str]) -> list[list[str]]:
+    """Each side's measured sessions; one note on stderr names the warm-ups left out."""
+    from model.warmups import left_out_line, without_warmups
+    from profiler.errors import InputError
+    from profiler.store.session_store import print_notice
+
+    kept_groups, left_out = [], []
+    for group, text in zip(groups, texts):
+        kept, warmups = without_warmups(store.get_session(sid) for sid in group)
+        if not kept:
+            raise InputError(f"{text!r} names only warm-up sessions; --include-warmup compares them")
+        kept_groups.append([s["id"] for s in kept])
+        left_out += warmups
+    if left_out:
+        print_notice(left_out_line(left_out))
+    return kept_groups
 
 
 def _resolve_group(store, text: str) -> list[str]:
@@ -89,13 +111,15 @@ def _print_json(loaded) -> None:
 
 def _print_table(loaded) -> None:
     from rich.console import Console
+    from rich.text import Text
 
     from tui.compare_view import comparison_tables, notes
 
     console = Console()
     for table in comparison_tables(loaded, console.width):
         console.print(table)
+    # Text, not markup: a note names models, which came from outside ('[bold]' in one must stay literal)
     for line in notes(loaded):
-        console.print(line, highlight=False)
+        console.print(Text(line))
     for verdict in loaded.verdicts:
-        console.print(verdict, highlight=False)
+        console.print(Text(verdict))

@@ -78,5 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print_json(json_safe(result.to_dict()))
     else:
-        print(format_estimate(result))
+        from profiler.printable import printable
+
+        print(printable(format_estimate(result)))  # a model folder's config names the model: outside text
     return 0

@@ -38,6 +38,8 @@ def add_parser(subparsers) -> None:
     roofline.add_argument("--bandwidth-gbs", type=float, metavar="GB/S", help="device memory bandwidth, 1e9 bytes/s")
     sub.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     sub.add_argument("--save", metavar="FILE", help="also fit the first --predictor on all the sessions and save it as JSON")
+    sub.add_argument("--force", action="store_true",
+                     help="with --save: replace an existing regular file (never a link, device or FIFO)")
     sub.add_argument("--load", metavar="FILE",
                      help="score a saved model on the sessions instead of fitting (refuses another configuration)")
     sub.set_defaults(handler=run)
@@ -50,11 +52,23 @@ def run(args: argparse.Namespace) -> int:
 
     if args.load and args.save:
         raise InputError("--load scores a saved model and --save fits a new one: give one of them")
+    from profiler.flag_checks import MAX_CONTEXT, check_range
+
+    for flag, value in (("--train-max-context", args.train_max_context), ("--test-max-context", args.test_max_context)):
+        if value is not None:
+            check_range(flag, value, 1, MAX_CONTEXT)
     names = _predictor_names(args.predictor, list(PREDICTORS))
     for name in names:
         predictor_class(name)  # an unknown name is one clear line, before any work
     roofline = _roofline(args)
     saved = _load_saved(args.load) if args.load else None  # a bad model file is refused before any store work
+    if args.save:
+        from pathlib import Path
+
+        from profiler.export_target import FILE_HINT, check_writable_target
+
+        # refused before any fitting; the writer looks again when it renames (export_target.publish)
+        check_writable_target(Path(args.save).expanduser(), force=args.force, hint=FILE_HINT)
     frame, note = _select_frame(args)
     if saved is not None:
         report = _score_saved(frame, saved, args.load)
@@ -64,10 +78,13 @@ def run(args: argparse.Namespace) -> int:
             from model.fitted import fit_predictor
             from model.saved import save_model
 
-            report["saved"] = str(save_model(fit_predictor(frame, names[0], roofline=roofline), args.save))
+            report["saved"] = str(save_model(fit_predictor(frame, names[0], roofline=roofline), args.save,
+                                             force=args.force))
     if args.json:
         if note:
-            print(f"tokenlat-tui: {note}", file=sys.stderr)
+            from profiler.printable import printable_line
+
+            print(f"tokenlat-tui: {printable_line(note)}", file=sys.stderr)
         print_json(json_safe(report))
     else:
         _print_table(report, note)
@@ -188,13 +205,15 @@ def _print_table(report: dict, note: str | None) -> None:
     from rich.text import Text
 
     from model.frame import describe_fingerprint
+    from profiler.printable import printable_line
     from tui.commands.common import stdout_console
 
+    # the configuration (model, quant, device) and file names came from outside: controls made visible
     console = stdout_console()
     if note:
-        console.print(Text(note, style="yellow"))
-    console.print(Text(f"{describe_fingerprint(report['configuration'])}: {len(report['sessions'])} session(s), "
-                       f"{report['tokens']} tokens; {_protocol_line(report)}"))
+        console.print(Text(printable_line(note), style="yellow"))
+    console.print(Text(printable_line(f"{describe_fingerprint(report['configuration'])}: {len(report['sessions'])} "
+                                      f"session(s), {report['tokens']} tokens; {_protocol_line(report)}")))
     # the seed protocol's table is published to 4 decimals; elsewhere ms to 2 is plenty
     digits = 4 if report["protocol"] == "seed" else 2
     errors = Table(title=_errors_title(report["protocol"]), title_justify="left")
@@ -224,7 +243,7 @@ def _print_table(report: dict, note: str | None) -> None:
             console.print(Text(f"{name} as the study reports it (standardised): intercept "
                                f"{_number(figures['intercept'], 4)}, {_terms(figures['coefficients'])}", style="dim"))
     if report.get("saved"):
-        console.print(f"saved the {next(iter(report['predictors']))} model to {report['saved']}")
+        console.print(Text(printable_line(f"saved the {next(iter(report['predictors']))} model to {report['saved']}")))
 
 
 def _errors_title(protocol: str) -> str:

@@ -16,15 +16,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "reported with its line number and nothing is imported.")
     sub.add_argument("file", metavar="FILE", help="the CSV to read")
     sub.add_argument("--json", action="store_true", help="print what was imported as JSON")
+    sub.add_argument("--idle-timeout", type=float, default=None, metavar="S",
+                     help="give up when a FIFO or device gives no data for S seconds (default 60)")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
     from profiler.csv_io import import_csv
+    from profiler.csv_limits import IDLE_TIMEOUT_S, MAX_IDLE_TIMEOUT_S
+    from profiler.errors import InputError
     from tui.commands.common import open_store, print_json
 
-    result = import_csv(open_store(args), args.file)
+    idle = IDLE_TIMEOUT_S if args.idle_timeout is None else args.idle_timeout
+    if not (math.isfinite(idle) and 0 < idle <= MAX_IDLE_TIMEOUT_S):
+        raise InputError(f"--idle-timeout must be a number of seconds above 0 and at most {MAX_IDLE_TIMEOUT_S:g}, "
+                         f"not {args.idle_timeout}")
+    result = import_csv(open_store(args), args.file, idle_timeout_s=idle)
     if args.json:
         print_json({"path": result.path, "format": result.format, "session_ids": result.session_ids,
                     "rows": result.rows, "ignored_columns": result.ignored_columns,

@@ -14,6 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub.add_argument("--spikes", type=int, nargs="?", const=10, default=None, metavar="N",
                      help="list the N slowest decode tokens (default 10) with what was happening: GC, "
                           "forward vs sampling time, clocks, throttling")
+    sub.add_argument("--breakdown", action="store_true",
+                     help="the profiled pass run beside this session (collect --breakdown): ms per decode token "
+                          "by operator class (median, p95) and share, per layer if it was asked for")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
 
@@ -23,11 +26,18 @@ def run(args: argparse.Namespace) -> int:
     from tui.session_view import session_summary_row
 
     from profiler.errors import InputError
+    from profiler.flag_checks import MAX_SPIKES
 
     if args.spikes is not None and args.spikes < 1:
         raise InputError(f"--spikes must be at least 1 (got {args.spikes})")
+    if args.spikes is not None and args.spikes > MAX_SPIKES:
+        raise InputError(f"--spikes must be at most {MAX_SPIKES} (got {args.spikes})")
     store = open_store(args)
     (session_id,) = store.resolve_ids([args.session_id])
+    if getattr(args, "breakdown", False):  # issue 20: tui/commands/show_breakdown.py
+        from tui.commands.show_breakdown import show_breakdown
+
+        return show_breakdown(store, session_id, as_json=args.json)
     session = store.get_session(session_id)
     tokens = store.session_tokens(session_id)
     summary = session_summary_row(session)
@@ -59,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 def _spike_json(spike) -> dict:
     return {"k": spike.k, "context_size": spike.context_size, "latency_ms": spike.latency_ms,
             "times_median": spike.times_median, "excess_ms": spike.excess_ms, "explained_ms": spike.explained_ms,
-            "causes": spike.causes}
+            "cpu_wait_ms": spike.cpu_wait_ms, "causes": spike.causes}
 
 
 def _print_spikes(summary: dict, spikes: list, session: dict) -> None:
@@ -78,6 +88,10 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from profiler.printable import printable, printable_line
+
+    # Model, prompt, error, environment, server text and token text came from outside (an imported CSV,
+    # a server, a model's output): every control character is made visible, and Text keeps '[bold]' literal.
     console = Console()
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -93,26 +107,67 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
         ("decode p50 / p95 / p99", " / ".join(_ms(summary[k]) for k in ("decode_p50_ms", "decode_p95_ms", "decode_p99_ms"))),
         ("tokens/s", f"{summary['tokens_per_s']:.1f}" if summary["tokens_per_s"] else "–"),
         ("measured vs possible", _efficiency_line(session)),
+        ("machine noise", _noise_line(session)),
+        *_settle_rows(session),
         ("error", summary["error"] or ""),
     ]:
-        head.add_row(name, Text(str(value)))
+        head.add_row(name, Text(printable_line(str(value))))
     console.print(head)
     env = session["environment"]
     if env:
         keys = ("revision", "attn", "cache", "torch", "transformers", "bitsandbytes", "torch_threads", "gpu_name",
                 "nvidia_driver", "host")
-        console.print(Text("environment: " + ", ".join(f"{k}={env[k]}" for k in keys if env.get(k) not in (None, ""))))
-    console.print(Text("prompt: " + session["prompt"][:500]))
+        console.print(Text(printable_line(
+            "environment: " + ", ".join(f"{k}={env[k]}" for k in keys if env.get(k) not in (None, "")))))
+    console.print(Text("prompt: " + printable(session["prompt"][:500])))
     table = Table(title=f"{len(tokens)} tokens", title_justify="left")
-    for title in ("k", "context", "ms", "phase", "gc", "text"):
-        table.add_column(title, justify="right" if title in ("k", "context", "ms", "gc") else "left")
-    shown = tokens if len(tokens) <= 40 else tokens[:20] + tokens[-20:]
-    for token in shown:
+    for title in ("k", "context", "ms", "phase", "gc", "cpu wait ms", "text"):
+        table.add_column(title, justify="left" if title in ("phase", "text") else "right")
+    first, last = (tokens, []) if len(tokens) <= 40 else (tokens[:20], tokens[-20:])
+
+    def add(token: dict) -> None:
         table.add_row(str(token["k"]), str(token["context_size"]), f"{token['latency_ms']:.3f}", token["phase"],
-                      str(token["gc_collections"] or ""), Text(repr(token["token_text"])))
+                      str(token["gc_collections"] or ""), _cpu_wait(token),
+                      Text(repr(printable(token["token_text"] or ""))))
+
+    for token in first:
+        add(token)
+    if last:
+        # the gap is a row of its own: k 20 then k 181 with nothing between would read as one step
+        skipped = tokens[len(first):-len(last)]
+        table.add_row("…", "", "", "", "", "", Text(f"{len(skipped)} tokens not shown "
+                                                    f"(k {skipped[0]['k']}–{skipped[-1]['k']})", style="dim"))
+    for token in last:
+        add(token)
     console.print(table)
     if len(tokens) > 40:
         console.print(f"(first and last 20 of {len(tokens)} tokens; --json or export for all)")
+
+
+def _settle_rows(session: dict) -> list[tuple[str, str]]:
+    """What the app changed about the run: its wait for the view before the first token (engine/settle.py)."""
+    from profiler.engine.settle import settle_line
+
+    line = settle_line((session.get("environment") or {}).get("app_settle"))
+    return [("app settle", line)] if line else []
+
+
+def _noise_line(session: dict) -> str:
+    """What else was competing with the session (profiler/machine_noise.py), as recorded over its run."""
+    from profiler.machine_noise import noisy_summary
+    from profiler.printable import printable_line
+
+    record = (session.get("environment") or {}).get("machine_noise")
+    if not record:
+        return "not recorded"
+    noisy = noisy_summary(record)
+    return f"noisy: {printable_line(noisy)}" if noisy else "quiet"
+
+
+def _cpu_wait(token: dict) -> str:
+    """The token's run-queue wait: '–' where it was not measured (remote, imported, older sessions)."""
+    wait = token.get("cpu_wait_ms")
+    return "–" if wait is None else f"{wait:.3f}"
 
 
 def _remote_rows(remote: dict | None) -> list[tuple[str, str]]:

@@ -1,6 +1,7 @@
 """A sweep's report: the per-cell table, the scaling analysis in words, the configuration comparison,
 and the files (--out: CSV and JSON tables; --plot: PNG and SVG figures). Files already there are never
-replaced unless --force: `check_outputs` refuses before the sweep runs, and files are created exclusively."""
+replaced unless --force: `check_outputs` refuses before the sweep runs, and every file goes through
+the one writer (`profiler.export_target.write_file`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import argparse
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 TABLE_FILES = ("cells.csv", "cells.json")
@@ -31,11 +33,13 @@ def check_outputs(args: argparse.Namespace) -> None:
     for directory in filter(None, (args.out, args.plot)):
         if Path(directory).exists() and not Path(directory).is_dir():
             raise InputError(f"{directory} exists and is not a folder")
-    if args.force:
-        return
-    existing = [p for p in output_paths(args) if p.exists() or p.is_symlink()]
-    if existing:
-        raise InputError(f"{existing[0]} already exists; not replacing it (choose another folder, or --force)")
+    from profiler.export_target import check_writable_target
+
+    # the writer's rules (profiler/export_target.py), checked before the sweep runs: nothing there is
+    # replaced without --force, and a link, device or FIFO not even with it
+    for path in output_paths(args):
+        if os.path.lexists(path):
+            check_writable_target(path, force=args.force, hint="choose another folder")
 
 
 def report(sweeps, sweep_id: str, args: argparse.Namespace, *, write_files: bool = True) -> None:
@@ -94,9 +98,9 @@ def _write_files(args, sweep_id, spec, results, analysis, comparisons, axis: str
 
 
 def _create(path: Path, text: str, force: bool) -> Path:
-    with path.open("w" if force else "x", encoding="utf-8", newline="") as file:
-        file.write(text)
-    return path
+    from profiler.export_target import write_file  # the one writer: temp file beside, then renamed
+
+    return write_file(path, text, force=force, hint="choose another folder")
 
 
 def _csv(columns, rows) -> str:
@@ -120,14 +124,14 @@ def _print_tables(sweep_id, spec, results, analysis, comparisons, axis: str) -> 
         table.add_column(title, justify="left" if title in ("line", "status", "bound") else "right")
     for r in results:
         status = r.status if not r.reason else f"{r.status}: {r.reason}"
-        table.add_row(r.line, str(r.batch), status, _f(r.p50_ms), _f(r.p95_ms), _f(r.p99_ms), _f(r.ttft_p50_ms),
-                      _f(r.tokens_per_s, ".1f"), _f(r.peak_memory_mb, ".0f"), _f(r.floor_ms, ".3f"), r.bound or "–",
-                      _f(r.achieved_fraction, ".1%"))
+        table.add_row(_text(r.line), str(r.batch), _text(status), _f(r.p50_ms), _f(r.p95_ms), _f(r.p99_ms),
+                      _f(r.ttft_p50_ms), _f(r.tokens_per_s, ".1f"), _f(r.peak_memory_mb, ".0f"), _f(r.floor_ms, ".3f"),
+                      _text(r.bound or "–"), _f(r.achieved_fraction, ".1%"))
     console.print(table)
     if analysis["words"]:
         console.print("[bold]scaling[/]", highlight=False)
         for line in analysis["words"]:
-            console.print(f"  {line}", highlight=False, soft_wrap=True)
+            console.print(_text(f"  {line}"), soft_wrap=True)
     if comparisons:
         _print_comparisons(console, comparisons)
 
@@ -145,12 +149,22 @@ def _print_comparisons(console, comparisons) -> None:
         if c.speedup_ci_low is not None:
             speedup += f" ({c.speedup_ci_low:.2f}–{c.speedup_ci_high:.2f})"
         verdict = c.verdict if c.status == "done" else f"{c.status}: {c.reason or ''}"
-        table.add_row(c.config, str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
+        table.add_row(_text(c.config), str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
                       _f(c.p95_ms), _f(c.p99_ms), _f(c.ttft_p50_ms), _f(c.peak_memory_mb, ".0f"),
-                      _f(c.compile_ms / 1000 if c.compile_ms is not None else None, ".1f"), speedup, verdict,
+                      _f(c.compile_ms / 1000 if c.compile_ms is not None else None, ".1f"), speedup, _text(verdict),
                       _f(c.exact_match_rate, ".0%"), _f(c.mean_first_divergence, ".1f"), _f(c.rouge_l_f1, ".3f"),
                       _f(c.cost_per_million_usd, ".2f"))
     console.print(table)
+
+
+def _text(value: str):
+    """A cell of outside text (a config file's names, a server's or model's error): controls made visible,
+    and a Text, so '[bold]' in it stays literal rather than being read as markup."""
+    from rich.text import Text
+
+    from profiler.printable import printable_line
+
+    return Text(printable_line(str(value)))
 
 
 def _f(value, fmt: str = ".2f") -> str:
@@ -161,6 +175,7 @@ def print_sweep_list(store, *, as_json: bool) -> None:
     """The sweeps in the store, newest first: id, start, status, grid, cells per status."""
     from profiler.store.sweeps import SweepStore
     from tui.commands.common import print_json
+    from profiler.printable import printable_line
     from profiler.sweep.grid import describe_grid
 
     sweeps = SweepStore(store.path)
@@ -175,4 +190,4 @@ def print_sweep_list(store, *, as_json: bool) -> None:
     for r in rows:
         cells = ", ".join(f"{count} {status}" for status, count in sorted(r["cells"].items()))
         started = r["started"][:19].replace("T", " ")
-        print(f"{r['id']}  {started}  {r['status']:<11}  {describe_grid(r['spec'])}  ({cells})")
+        print(printable_line(f"{r['id']}  {started}  {r['status']:<11}  {describe_grid(r['spec'])}  ({cells})"))

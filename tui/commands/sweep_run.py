@@ -64,6 +64,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 def build_spec(args: argparse.Namespace):
     """The spec the flags describe, and the base backend options; InputError for anything wrong."""
     from profiler.errors import InputError
+    from profiler.flag_checks import (MAX_BATCH, MAX_NEW_TOKENS, MAX_PROMPT_COUNT, MAX_REPEAT, MAX_WARMUP,
+                                      check_range)
     from profiler.prompt_sets import DEFAULT_SET, load_prompt_set
     from profiler.remote.options import RemoteOptions
     from profiler.sweep.configs import PRECISIONS, read_config_file, resolve_configs
@@ -81,9 +83,9 @@ def build_spec(args: argparse.Namespace):
     else:
         if args.concurrency_list is not None:
             raise InputError("--concurrency needs --server URL (a local model varies --batch)")
-        batches = parse_int_list("--batch", args.batch_list, [1])
+        batches = parse_int_list("--batch", args.batch_list, [1], MAX_BATCH)
         options = dataclasses.replace(options, batch=None) if hasattr(options, "batch") else options
-    lengths = parse_int_list("--max-new-tokens", args.lengths, [DEFAULT_LENGTH])
+    lengths = parse_int_list("--max-new-tokens", args.lengths, [DEFAULT_LENGTH], MAX_NEW_TOKENS)
     if args.precisions is not None and args.configs is not None:
         raise InputError("give --precision or --configs, not both (a configuration sets its own precision)")
     if args.config_file and args.configs is None:
@@ -97,15 +99,12 @@ def build_spec(args: argparse.Namespace):
         raise InputError(f"prompts file not found: {args.prompts_file}")
     prompt_set = load_prompt_set(args.prompts_file or args.prompt_set or DEFAULT_SET)
     count = args.prompt_count if args.prompt_count is not None else max(max(batches), MIN_PROMPTS)
-    if count < 1:
-        raise InputError(f"--prompt-count must be at least 1 (got {count})")
+    check_range("--prompt-count", count, 1, MAX_PROMPT_COUNT)
     prompts = [prompt_set[i % len(prompt_set)].text for i in range(count)]
     warmup = 1 if args.warmup is None else args.warmup
     repeat = 1 if args.repeat is None else args.repeat
-    if warmup < 0:
-        raise InputError(f"--warmup can't be negative (got {warmup})")
-    if repeat < 1:
-        raise InputError(f"--repeat must be at least 1 (got {repeat})")
+    check_range("--warmup", warmup, 0, MAX_WARMUP)
+    check_range("--repeat", repeat, 1, MAX_REPEAT)
     options.validate()
     spec = SweepSpec(mode=REMOTE if remote else LOCAL, batches=batches, lengths=lengths,
                      precisions=[] if configs else precisions, configs=configs, config_definitions=definitions,
@@ -155,6 +154,16 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
     err = Console(stderr=True)
     cancel = threading.Event()
     runner: SweepRunner | None = None
+
+    def safe(text: str) -> str:
+        """Outside text (a config file's cell names, a model's or server's error) inside markup:
+        controls made visible, brackets escaped."""
+        from rich.markup import escape
+
+        from profiler.printable import printable_line
+
+        return escape(printable_line(text))
+
     with InterruptHandlers(cancel, lambda: runner is not None and runner.in_cell) as interrupts:
         runner = SweepRunner(store, sweep_id, options, cancel=cancel)
         rows = runner.remaining()
@@ -174,7 +183,7 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
 
         class ProgressObserver(SweepObserver):
             def cell_started(self, row, index, total):
-                progress.update(task, description=f"cell {index + 1}/{total} {row.cell}")
+                progress.update(task, description=f"cell {index + 1}/{total} {safe(row.cell)}")
 
             def loading(self, what):
                 progress.update(task, description=f"loading model ({what})")
@@ -188,8 +197,9 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
                 if outcome.status == FAILED:
                     failed.append(row.cell)
                 if outcome.status != DONE:
-                    err.print(f"{row.cell} (repeat {row.repeat + 1}): {outcome.status}"
-                              + (f" — {outcome.reason}" if outcome.reason else ""), highlight=False, soft_wrap=True)
+                    reason = f" — {outcome.reason}" if outcome.reason else ""
+                    err.print(safe(f"{row.cell} (repeat {row.repeat + 1}): {outcome.status}{reason}"),
+                              highlight=False, soft_wrap=True)
 
         runner.observer = ProgressObserver()
         try:
@@ -204,7 +214,7 @@ def _run_cells(store, sweep_id: str, spec, options) -> int:
                   "when the sweep is complete)", highlight=False, soft_wrap=True)
         return interrupts.exit_code
     if failed:
-        err.print(f"[red]{len(failed)} of {len(rows)} cell run(s) failed[/] ({', '.join(sorted(set(failed)))}); "
+        err.print(f"[red]{len(failed)} of {len(rows)} cell run(s) failed[/] ({safe(', '.join(sorted(set(failed))))}); "
                   f"the rest are in the tables; run the failed ones again with: tokenlat-tui sweep --resume "
                   f"{sweep_id[:8]}", highlight=False, soft_wrap=True)
         return CELLS_FAILED

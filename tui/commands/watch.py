@@ -1,7 +1,9 @@
 """`tokenlat-tui watch [ID]`: follow a running session live in the terminal, without the app.
 
 It reads the store as the collecting process (an engine, an app, `collect`) flushes it, so it works
-for any run on this machine's store, and exits when the session ends.
+for any run on this machine's store. With no ID it waits (`--wait`, bounded) for a session to
+start — over SSH it is often started while the model still loads — then follows that session and
+every later one of the same run (warm-ups, repeats, prompts) until the run ends.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 from tui.commands.common import add_store_arguments
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
+DEFAULT_WAIT_S = 60.0
+"""Long enough for a model to load on a slow machine; bounded, so a script never hangs on it."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -20,8 +24,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub.add_argument("session", nargs="?", metavar="ID", help="session id or unambiguous prefix")
     sub.add_argument("--interval", type=float, default=0.1, metavar="S",
                      help="seconds between reads of the store (default 0.1: 10 Hz)")
+    sub.add_argument("--wait", type=float, default=DEFAULT_WAIT_S, metavar="S",
+                     help=f"with no ID, how long to wait for a session to start, e.g. while a model loads "
+                          f"(default {DEFAULT_WAIT_S:g}; 0: don't wait)")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
+
+
+def ms_chart(values: list[float], width: int) -> str:
+    """The sparkline between its scale: `decode ms 4.12 ▁▂█▃ 9.80 (max per column)`."""
+    if not values:
+        return "decode ms: no decode tokens yet"
+    per_column = max(1, -(-len(values) // max(width - 40, 10)))
+    columns = [max(values[i:i + per_column]) for i in range(0, len(values), per_column)]
+    note = "each column the slowest of " + (f"{per_column} tokens" if per_column > 1 else "1 token")
+    return f"decode ms {min(columns):.2f} {sparkline(values, max(width - 40, 10))} {max(columns):.2f}  ({note})"
 
 
 def sparkline(values: list[float], width: int) -> str:
@@ -61,40 +78,60 @@ def render(follower, width: int):
         ("  p99 ", "bold"), f"{ms(summary.decode_p99_ms)} ms   ", ("context ", "bold"),
         str(records[-1].context_size if records else follower.input_tokens), "   ", ("tokens ", "bold"),
         f"{len(records)}" + (f"/{total}" if total else ""))
-    parts = [head, figures, Text(sparkline(decode, max(10, width - 2)), style="yellow")]
+    parts = [head, figures, Text(ms_chart(decode, max(10, width - 2)), style="yellow")]
     if total:
         parts.append(ProgressBar(total=total, completed=min(len(records), total), width=max(10, width - 2)))
     return Group(*parts)
 
 
-def run(args: argparse.Namespace) -> int:
+def follow(follower, console, interval: float) -> None:
+    """Draw one session live until it ends; its last picture stays on the terminal."""
     import time
 
-    from rich.console import Console
     from rich.live import Live
 
-    from profiler.engine.follow import SessionFollower, newest_running_session
+    follower.poll()
+    with Live(render(follower, console.width), console=console, auto_refresh=False) as live:
+        while not follower.ended:
+            time.sleep(interval)
+            if follower.poll() or follower.ended:
+                live.update(render(follower, console.width), refresh=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from rich.console import Console
+
+    from profiler.engine.follow import SessionFollower
+    from profiler.engine.run_follow import newest_running, next_in_run, wait_for_running
     from profiler.errors import InputError
     from tui.commands.common import open_store
 
-    if args.interval <= 0:
+    if not args.interval > 0:
         raise InputError(f"--interval must be positive (got {args.interval})")
+    if not 0 <= args.wait < float("inf"):
+        raise InputError(f"--wait must be 0 or more seconds, and finite (got {args.wait})")
     store = open_store(args)
     if args.session:
         (session_id,) = store.resolve_ids([args.session])
     else:
-        session_id = newest_running_session(store)
+        if args.wait > 0 and sys.stderr.isatty() and newest_running(store.path) is None:
+            # to a person only: piped, the outcome is the exit code and at most one error line
+            print(f"tokenlat-tui: waiting up to {args.wait:g} s for a session to start (--wait S)", file=sys.stderr,
+                  flush=True)
+        session_id = wait_for_running(store.path, args.wait, args.interval)
         if session_id is None:
-            raise InputError(f"no running session in {store.path} (give an ID to see a finished one)")
-    follower = SessionFollower(store.path, session_id)
+            waited = f" after waiting {args.wait:g} s" if args.wait > 0 else ""
+            raise InputError(f"no running session in {store.path}{waited} (give an ID to see a finished one)")
     console = Console()
-    follower.poll()
-    with Live(render(follower, console.width), console=console, auto_refresh=False) as live:
-        while not follower.ended:
-            time.sleep(args.interval)
-            if follower.poll() or follower.ended:
-                live.update(render(follower, console.width), refresh=True)
-    follower.close()
-    if follower.status == "deleted":
-        raise InputError(f"session {session_id[:8]} was deleted while being watched")
+    # a session running when we started belongs to a run that may have more to come: follow them all
+    follow_run = store.get_session(session_id)["status"] == "running"
+    while session_id is not None:
+        follower = SessionFollower(store.path, session_id)
+        follow(follower, console, args.interval)
+        follower.close()
+        if follower.status == "deleted":
+            raise InputError(f"session {session_id[:8]} was deleted while being watched")
+        session_id = next_in_run(store.path, session_id, args.interval) if follow_run else None
     return 0

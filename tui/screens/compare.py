@@ -20,7 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from model.warmups import left_out_line, without_warmups
 from profiler.errors import ProfilerError, first_line
+from profiler.printable import printable_line
 from tui.compare_view import (LoadedComparison, comparison_tables, different_models_line, load_comparison,
                               models_of, notes, side_label, sides_of_marked)
 from tui.screens.dialogs import ConfirmScreen
@@ -36,10 +38,13 @@ def open_compare(screen, table) -> None:
 
     Fewer than two marked: a notification says how. Different models: asked first (as `--any`
     is asked for on the command line), since their latencies measure different things."""
-    marked = [table.sessions[sid] for sid in table.marked if sid in table.sessions]
+    marked, warmups = without_warmups(table.sessions[sid] for sid in table.marked if sid in table.sessions)
+    left_out = left_out_line(warmups, flag=None)  # warm-ups pay first-run costs: never compared silently
     if len(marked) < 2:
-        screen.notify(HOW_TO_MARK, title="compare", severity="warning")
+        screen.notify(HOW_TO_MARK + (f" ({left_out})" if left_out else ""), title="compare", severity="warning")
         return
+    if left_out:
+        screen.notify(left_out, title="compare", timeout=6)
     groups = sides_of_marked(marked)
     models = models_of([table.sessions[sid] for group in groups for sid in group])  # the baseline's first
     if len(models) == 1:
@@ -110,7 +115,7 @@ class CompareScreen(Screen[None]):
             self._show_error(first_line(error, None))
 
     def _show_error(self, error: str) -> None:
-        self.query_one("#compare-verdict", Static).update(Text(f"can't compare: {error}", style="bold red"))
+        self.query_one("#compare-verdict", Static).update(Text(f"can't compare: {printable_line(error)}", style="bold red"))
         self.notify(error, title="can't compare", severity="error")
 
     def _show(self, loaded: LoadedComparison) -> None:

@@ -21,6 +21,7 @@ from profiler.errors import InputError
 from profiler.remote.options import APIS
 from tui.connection_settings import ConnectionSettings, describe
 from tui.session_view import timing_label
+from tui.widgets.state_checkbox import StateCheckbox
 
 ENDPOINT_CHOICES = ("chat", "completions", "generate")
 """openai: chat | completions; ollama: chat | generate (a wrong pair is named when applied)."""
@@ -71,7 +72,7 @@ class ConnectionScreen(ModalScreen[None]):
                     yield Label(label)
                     yield Input(getattr(settings, name), placeholder=placeholder, id=name, compact=True)
                 yield Label("TLS")
-                yield Checkbox("don't verify the certificate (insecure)", settings.insecure, id="insecure",
+                yield StateCheckbox("don't verify the certificate (insecure)", settings.insecure, id="insecure",
                                compact=True)
             yield Static("", id="connection-status")
             yield Static("enter or ctrl+s applies · escape leaves it as it was · tab moves", id="connection-keys")

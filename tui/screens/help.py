@@ -15,15 +15,17 @@ HELP = f"""\
 
 | Key | What it does |
 | --- | --- |
+| `p` | type the prompt: focus starts on the sessions table, where letters are commands; `escape` in the editor returns there |
 | `ctrl+r` | run the prompt (warm-up runs, then repeats) |
 | `escape` | stop the run (or a run followed from another process, or a model load): the session is kept, marked *interrupted* |
-| `ctrl+l` | load the model again (after a failed or cancelled load, or an engine that stopped) |
+| `ctrl+l` | load the model again (after a failed or cancelled load, or an engine that stopped); while it loads, cancel the load (say, to wait for a run another process is measuring: the app says when one is) |
 | `ctrl+e` | export the marked sessions (or all) to CSV |
 | `ctrl+f` | refit the prediction panel |
-| `tab` / `shift+tab` | next / previous panel or field |
+| `tab` / `shift+tab` | next / previous panel or field (the focused panel's border turns heavy: ┏━┓) |
 | `space` | (sessions table) mark a session for fit, export, delete, compare |
 | `c` | (sessions table) compare the marked sessions (two or more; the earliest is the baseline): verdict, TTFT/p50/p95/p99/tok/s with each change's interval, latency vs context overlaid |
 | `s` / `S` | (sessions table) sort by the next column / reverse |
+| `r` | read the store again now (the table follows it anyway: sessions from any process appear, end and go within a second, and a running session's row counts its tokens) |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
 | `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) |
 | `enter` | (horizon, next N) refit with the new value |
@@ -44,7 +46,8 @@ exits and the run goes on to its end, stored *finished* (`--on-hangup stop` stor
 decode steps (token 2 onward) on a ms scale, one column = the slowest token it covers, so spikes stay visible.
 
 **Sessions table**: id, status, model, prompt, tokens, then TTFT and decode p50/p95/p99 in ms and
-tokens/s; figures are never cut. Where the panel is narrow (80 columns) columns leave in this order:
+tokens/s (tok/s everywhere is the decode rate, 1000 / mean decode ms, TTFT excluded); figures are
+never cut. Where the panel is narrow (80 columns) columns leave in this order:
 {", ".join(dropped_at_narrow_widths())} (the id stays); `tokenlat-tui sessions --wide` lists every
 column. Where its column has no room, `*` marks a remote session ({ARRIVAL_LABEL}) and `w` a warm-up
 (left out of statistics). The sort column's header shows ▼ (descending) or ▲.

@@ -7,6 +7,8 @@ panel is redrawn by a timer at <= REDRAW_HZ, only when something new arrived.
 
 from __future__ import annotations
 
+import sqlite3
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,8 +21,10 @@ from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
 from profiler.errors import InputError, ProfilerError, first_line
 from profiler.flag_checks import without_flags
+from profiler.store.changes import StoreChanges
 from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgressed, EngineExited, PromptCounted,
                           RunFinished, SessionSaved, SessionsChanged, SessionStarted)
+from tui.noise_check import check_in_background
 from tui.run_controller import RunController
 from tui.screens.compare import open_compare
 from tui.screens.session_actions import SessionActions
@@ -32,6 +36,12 @@ from tui.widgets.prediction_panel import PredictionPanel
 from tui.widgets.prompt_editor import PromptEditor
 from tui.widgets.sessions_table import SessionsTable
 
+STORE_POLL_HZ = 2
+"""How often the sessions table asks the store whether anything changed (profiler/store/changes.py:
+one PRAGMA when nothing did), so sessions from any process show within a second, no key pressed."""
+SESSIONS_PAGE = 500
+"""The table lists the store's newest sessions, this many: a store of 10k sessions reads as fast
+as one of 500, and the subtitle says how many there are in all."""
 REDRAW_HZ = 10
 """The live panel redraws at most this often, however fast tokens come (and only when some came).
 With the engine in its own process a redraw no longer shares an interpreter with the timed loop,
@@ -42,17 +52,23 @@ class MainScreen(SessionActions, Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     # priority: the TextArea would otherwise take ctrl+e (line end); ctrl+r/ctrl+f must work from any field
+    # the footer shows bindings in this order and cuts what doesn't fit: help comes first (it lists
+    # everything), then what a first run needs; q, r and ctrl+l are listed only by help
     BINDINGS = [
+        Binding("f1,question_mark", "app.help", "Help", id="help.main"),
+        # focus starts on the sessions table, where letters are commands: p is the way into the prompt
+        Binding("p", "edit_prompt", "Prompt", id="prompt"),
         Binding("ctrl+r", "run_prompt", "Run", priority=True, id="run"),
         Binding("escape", "stop_run", "Stop", id="stop"),
-        Binding("ctrl+e", "export", "Export", priority=True, id="export"),
-        Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
-        Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
-        Binding("delete", "delete_selected", "Delete", id="delete"),
         Binding("w", "sweeps", "Sweeps", id="sweeps"),
-        Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
         Binding("c", "compare", "Compare", id="compare"),
         Binding("v", "view_session", "Detail", id="detail"),
+        Binding("ctrl+o", "connect", "Connect", priority=True, id="connect"),
+        Binding("ctrl+e", "export", "Export", priority=True, id="export"),
+        Binding("ctrl+f", "refit", "Fit", priority=True, id="fit"),
+        Binding("delete", "delete_selected", "Delete", id="delete"),
+        Binding("ctrl+l", "load_model", "Load model", show=False, priority=True, id="load"),
+        Binding("r", "reread_sessions", "Re-read", show=False, id="reread"),
     ]
 
     def __init__(self) -> None:
@@ -62,6 +78,7 @@ class MainScreen(SessionActions, Screen):
         self._frames = 0
         self.last_fit = None
         """The prediction panel's latest FitReport (tests compare it with model/'s own fit)."""
+        self._changes: StoreChanges | None = None
 
     def compose(self) -> ComposeResult:
         yield ModelBar(id="model-bar")
@@ -70,17 +87,43 @@ class MainScreen(SessionActions, Screen):
             yield LatencyPanel(id="latency")
             yield SessionsTable(id="sessions")
             yield PredictionPanel(id="prediction")
-        yield Footer()
+        yield Footer(compact=True)  # compact: more keys fit at 80 columns
 
     def on_mount(self) -> None:
         for widget_id, title in (("editor", "prompt · settings"), ("latency", "live latency"),
                                  ("sessions", "sessions"), ("prediction", "prediction")):
             self.query_one(f"#{widget_id}").border_title = title
-        self.query_one("#prompt", TextArea).focus()
+        # focus starts where a typed letter is a command, not text: `?`, `w`, `q` do what help says
+        # (after the first layout, so a short terminal scrolls the table into view with its focus)
+        self.call_after_refresh(self.query_one(SessionsTable).focus)
         self.query_one(ModelBar).show_loading("starting the engine", 0.0)
+        self._warn_if_measuring_elsewhere()
         self.controller.start_engine()  # the first frame never waits for the model: it loads in the engine
+        if self.app.noise_check:  # a noisy machine is flagged in the model bar
+            check_in_background(self, self.query_one(ModelBar).show_noise, lambda: self.controller.engine_pid)
+        # the watch's baseline first, then the listing it keeps current: no commit falls between them
+        self._changes = StoreChanges(self.app.store.path)
         self.reload_sessions()
+        self.store_timer = self.set_interval(1 / STORE_POLL_HZ, self._follow_store)
+        """Follows the store (pausing it holds the listing still: a test of a row gone stale uses that)."""
         self.set_interval(1 / REDRAW_HZ, self._redraw_live)
+
+    def _warn_if_measuring_elsewhere(self) -> None:
+        """Loading a model takes the cores a run elsewhere on this machine is being timed on: say so,
+        and how to wait (escape cancels the load, ctrl+l loads later)."""
+        import os
+
+        from profiler.engine.run_follow import measuring_elsewhere
+
+        try:
+            busy = measuring_elsewhere(self.app.store.path, (os.getpid(),))
+        except (ProfilerError, sqlite3.Error):
+            return  # the check is a courtesy: the table reports a store in trouble
+        if busy:
+            session_id, pid = busy[0]
+            self.notify(f"pid {pid} is measuring session {session_id[:8]} on this machine: the model loading here "
+                        "shares its cores, and its timings carry that. ctrl+l cancels the load; ctrl+l again "
+                        "loads it after the run", title="another run is being measured", severity="warning", timeout=15)
 
     @property
     def running(self) -> bool:
@@ -112,7 +155,12 @@ class MainScreen(SessionActions, Screen):
         self.query_one(PromptEditor).refresh_token_count()
 
     def action_load_model(self) -> None:
-        if self.controller.info is None and not self.controller.loading:
+        """ctrl+l: load the model; while it loads, cancel the load (to wait for a run measured elsewhere:
+        escape would rather stop a run the table is following)."""
+        if self.controller.loading:
+            self.controller.cancel_load()
+            return
+        if self.controller.info is None:
             self.query_one(ModelBar).show_loading("starting the engine", 0.0)
             self.controller.reload()
 
@@ -167,7 +215,8 @@ class MainScreen(SessionActions, Screen):
 
     def action_stop_run(self) -> None:
         """Escape: our run, else the run we are watching, else the model load (in that order: the
-        panel shows the run, so that is what escape is understood to stop)."""
+        panel shows the run, so that is what escape is understood to stop); with none of those, from
+        the prompt editor, back to the sessions table."""
         controller = self.controller
         follower = controller.follower
         if self.running:
@@ -181,9 +230,17 @@ class MainScreen(SessionActions, Screen):
                 self.notify(follower.ask_owner_to_stop(), timeout=3)
         elif controller.loading:
             controller.cancel_load()
+        elif self.focused is not None and self.query_one(PromptEditor) in self.focused.ancestors_with_self:
+            self.query_one(SessionsTable).focus()  # nothing to stop: leave the prompt for the commands
+
+    def action_edit_prompt(self) -> None:
+        """p: into the prompt editor (escape there returns to the sessions table)."""
+        self.query_one("#prompt", TextArea).focus()
 
     def on_session_started(self, message: SessionStarted) -> None:
         self.reload_sessions()
+        # the engine holds the session's first timed token until this redraw is on screen (engine/settle.py)
+        self.call_after_refresh(self.controller.acknowledge, message.session_id)
 
     def on_session_saved(self, message: SessionSaved) -> None:
         self._redraw_live(force=True)
@@ -255,7 +312,35 @@ class MainScreen(SessionActions, Screen):
 
     # -- sessions and what the selection drives
     def reload_sessions(self) -> None:
-        self.query_one(SessionsTable).load(self.app.store.list_sessions())
+        sessions = self.app.store.list_sessions(limit=SESSIONS_PAGE)
+        total = self._changes.session_count() if self._changes is not None and len(sessions) == SESSIONS_PAGE else None
+        self.query_one(SessionsTable).load(sessions, total)
+
+    def action_reread_sessions(self) -> None:
+        """r: read the store again now (it is followed anyway; this is for whoever doubts it)."""
+        self.reload_sessions()
+        table = self.query_one(SessionsTable)
+        self.notify(f"re-read the store: {table.total} session(s)", timeout=2)
+
+    def _follow_store(self) -> None:
+        """Twice a second: sessions added, ended or deleted by any process re-list the table; tokens
+        written to running sessions update those rows' figures in place."""
+        try:
+            change = self._changes.look()
+            if change is None:
+                return
+            table = self.query_one(SessionsTable)
+            if change.listing:
+                marked = set(table.marked)
+                self.reload_sessions()
+                if table.marked != marked:  # a marked session was deleted elsewhere: the fit changes
+                    self.refit()
+                return
+            listed = [session_id for session_id in change.running if session_id in table.sessions]
+            table.refresh_sessions([self.app.store.get_session(session_id) for session_id in listed])
+        except (ProfilerError, sqlite3.Error) as exc:
+            # deleted between two reads, a busy or damaged store: the next look tries again
+            self.log.warning(f"following the store: {exc}")
 
     def on_sessions_changed(self, message: SessionsChanged) -> None:
         self.reload_sessions()

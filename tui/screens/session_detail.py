@@ -19,6 +19,7 @@ from textual.widgets import Footer, Static
 
 from model.spikes import find_spikes
 from profiler.errors import InputError
+from profiler.printable import printable_line
 from profiler.records import percentile
 from tui.session_view import timing_label
 from tui.widgets.latency_histogram import LatencyHistogram
@@ -34,6 +35,8 @@ class SessionDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", priority=True, id="detail.back"),
         Binding("c", "toggle_axis", "x: token k / context", id="detail.axis"),
+        # not in the footer (its layout is fixed by snapshot tests): README, "export --trace"
+        Binding("t", "write_trace", "trace file", show=False, id="detail.trace"),
     ]
 
     def __init__(self, session_id: str) -> None:
@@ -87,6 +90,19 @@ class SessionDetailScreen(Screen):
         self.x_axis = "context" if self.x_axis == "k" else "k"
         self._draw_chart()
 
+    def action_write_trace(self) -> None:
+        """The session (its whole run) as a Perfetto / chrome://tracing file in the current directory."""
+        from profiler.errors import ProfilerError
+        from tui.trace_file import write_session_trace
+
+        try:
+            path, count = write_session_trace(self.app.store, self.session_id)
+        except (ProfilerError, OSError) as exc:
+            self.app.notify(printable_line(str(exc)), title="trace not written", severity="error", markup=False)
+            return
+        self.app.notify(printable_line(f"{path} ({count} session(s)): open it in ui.perfetto.dev"),
+                        title="trace written", markup=False)  # a path is text, never markup
+
 
 def _title(session: dict[str, Any]) -> Text:
     model = session["model"] + (f" ({session['model_label']})" if session.get("model_label") else "")
@@ -95,7 +111,8 @@ def _title(session: dict[str, Any]) -> Text:
              (session.get("started") or "")[:19].replace("T", " ")]
     if session.get("warmup"):
         parts.append("warm-up")
-    return Text(" · ".join(p for p in parts if p), style="bold")
+    # model, label, device and dtype came from outside (an imported CSV): controls made visible
+    return Text(printable_line(" · ".join(p for p in parts if p)), style="bold")
 
 
 def _figures(session: dict[str, Any], prefill: dict | None, latencies: list[float]) -> Text:

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
 
 from profiler.errors import ProfilerError
+from profiler.printable import printable, printable_line
 from profiler.sweep.grid import describe_grid
 from tui.screens.sweep_start import SweepFlagsScreen, SweepProcess
 from tui.widgets.compare_chart import STYLES
@@ -133,7 +134,8 @@ class SweepScreen(ModalScreen[None]):
         for row in rows:
             total = sum(row["cells"].values())
             listing.add_row(row["id"][:8], row["started"][:19].replace("T", " "), row["status"],
-                            Text(describe_grid(row["spec"])), f"{row['cells'].get('done', 0)}/{total}", key=row["id"])
+                            Text(printable_line(describe_grid(row["spec"]))), f"{row['cells'].get('done', 0)}/{total}",
+                            key=row["id"])
         if not rows:
             self.query_one("#sweep-words", Static).update("no sweeps in the store yet: run `tokenlat-tui sweep`")
             return
@@ -162,14 +164,17 @@ class SweepScreen(ModalScreen[None]):
         table.clear()
         for r in results:
             status = r.status if not r.reason else f"{r.status}: {r.reason}"
-            table.add_row(r.line, str(r.batch), Text(status), _f(r.p50_ms), _f(r.p95_ms), _f(r.p99_ms),
+            # a config file's names and a model's or server's error: outside text, controls made visible,
+            # and Text cells, which a DataTable never reads as markup
+            table.add_row(Text(printable_line(r.line)), str(r.batch), Text(printable_line(status)), _f(r.p50_ms),
+                          _f(r.p95_ms), _f(r.p99_ms),
                           _f(r.ttft_p50_ms), _f(r.tokens_per_s, ".1f"), _f(r.peak_memory_mb, ".0f"),
                           _f(r.achieved_fraction, ".1%"), r.bound or "–", key=r.key)
         lines = lines_of(results)
         self._chart("#sweep-latency", lines, axis, "per-token p50 ms", lambda c: c.p50_ms)
         self._chart("#sweep-throughput", lines, axis, "aggregate tokens/s", lambda c: c.tokens_per_s)
         words = scaling_analysis(results)["words"]
-        self.query_one("#sweep-words", Static).update(Text("\n".join(words) or "no measured cells yet"))
+        self.query_one("#sweep-words", Static).update(Text(printable("\n".join(words)) or "no measured cells yet"))
         self.query_one("#sweep-box").border_title = f"sweep {sweep_id[:8]} · {len(results)} cells"
 
     def _chart(self, selector: str, lines: dict, axis: str, title: str, value) -> None:

@@ -64,7 +64,7 @@ class LatencyPanel(Vertical):
         yield Static("", id="generated")
 
     def on_mount(self) -> None:
-        self.show_tokens("no session yet: type a prompt, ctrl+r runs it", [], input_tokens=None)
+        self.show_tokens("no session yet: p, type a prompt, ctrl+r runs it", [], input_tokens=None)
 
     def show_efficiency(self, efficiency: Efficiency | None) -> None:
         """Measured vs possible for a past session: hidden when its GPU or model is unknown (CPU runs)."""

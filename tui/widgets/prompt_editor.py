@@ -11,8 +11,16 @@ from profiler.backends.base import SamplingSettings
 from profiler.collect import RunSettings
 from profiler.errors import InputError
 from profiler.flag_checks import SETTING_LABELS, without_flags
+from tui.widgets.state_checkbox import StateCheckbox
 
 DEFAULT_PROMPT = ""
+IGNORE_EOS_DEFAULT = True
+"""The app asks for every token by default (a latency profile wants the length it was given)."""
+
+
+def eos_label(ignore: bool) -> str:
+    """The checkbox's state in words, readable without colour."""
+    return f"ignore EOS: {'on' if ignore else 'off'}"
 
 
 class PromptEditor(Horizontal):
@@ -38,7 +46,13 @@ class PromptEditor(Horizontal):
             with Horizontal(id="warmup-repeat"):
                 yield Input("1", id="warmup", type="integer")
                 yield Input("1", id="repeat", type="integer")
-            yield Checkbox("ignore EOS", value=True, id="ignore-eos")
+            # on here (a run gives every token asked for; the CLI's --ignore-eos is off unless given):
+            # the label says which, as the box's colour alone would not
+            yield StateCheckbox(eos_label(IGNORE_EOS_DEFAULT), value=IGNORE_EOS_DEFAULT, id="ignore-eos")
+
+    @on(Checkbox.Changed, "#ignore-eos")
+    def _label_eos(self, event: Checkbox.Changed) -> None:
+        event.checkbox.label = eos_label(event.value)
 
     @property
     def prompt(self) -> str:

@@ -61,6 +61,8 @@ class SessionsTable(DataTable):
         self.sessions: dict[str, dict[str, Any]] = {}
         """Sessions by id, as the store listed them (newest first)."""
         self.marked: set[str] = set()
+        self.total = 0
+        """Sessions in the store: more than the rows when only the newest page is listed."""
         self.sort_key = DEFAULT_SORT
         """The `display_fields` key the rows are sorted by."""
         self.sort_descending = True
@@ -68,12 +70,16 @@ class SessionsTable(DataTable):
         """The columns on screen now, in order (after the mark column)."""
         self._rows: list[dict[str, Any]] = []
         self._widest: dict[str, int] = {}
+        self._fitted: list = []
         self._drawn_for: tuple | None = None
         self._rebuilding = False
 
     # -- contents
-    def load(self, sessions: list[dict[str, Any]]) -> None:
-        """Replace the rows, keeping the cursor on the same session when it still exists."""
+    def load(self, sessions: list[dict[str, Any]], total: int | None = None) -> None:
+        """Replace the rows, keeping the cursor on the same session when it still exists.
+
+        `total`: how many the store holds when `sessions` is only its newest page (said in the subtitle)."""
+        self.total = max(total or 0, len(sessions))
         self.sessions = {s["id"]: s for s in sessions}
         self.marked &= set(self.sessions)
         self._rows = [display_fields(s) for s in sessions]
@@ -108,6 +114,7 @@ class SessionsTable(DataTable):
         fitted = fit_columns(self._rows, self._drawn_for[0], CELL_GAP, title_extra={self.sort_key: 2},
                              widest=self._widest)
         self.shown_keys = [f.column.key for f in fitted]
+        self._fitted = fitted
         self._rebuilding = True
         try:
             self.clear(columns=True)
@@ -119,24 +126,53 @@ class SessionsTable(DataTable):
                 self.add_column(Text(title, justify="right" if column.column.fmt else "left"),
                                 key=column.column.key, width=column.width)
             for row in self._sorted():
-                cells = [self._mark_cell(row["id"])]
-                for column in fitted:
-                    # Text, not str: DataTable would parse a prompt's brackets as markup
-                    text = Text(fitted_cell(column, row), justify="right" if column.column.fmt else "left",
-                                no_wrap=True)
-                    if column.column.key == "status_display":
-                        text.stylize(STATUS_STYLE.get(row.get("status"), ""))
-                    cells.append(text)
-                self.add_row(*cells, key=row["id"])
+                self.add_row(self._mark_cell(row["id"]), *(self._cell(column, row) for column in fitted), key=row["id"])
             if current in self.sessions:
                 self.move_cursor(row=self.get_row_index(current))
         finally:
             self._rebuilding = False
         self.border_subtitle = self._subtitle(fitted)
 
+    @staticmethod
+    def _cell(column, row: dict[str, Any]) -> Text:
+        # Text, not str: DataTable would parse a prompt's brackets as markup
+        text = Text(fitted_cell(column, row), justify="right" if column.column.fmt else "left", no_wrap=True)
+        if column.column.key == "status_display":
+            text.stylize(STATUS_STYLE.get(row.get("status"), ""))
+        return text
+
+    def refresh_sessions(self, sessions: list[dict[str, Any]]) -> None:
+        """Newer figures for rows already listed (a running session's tokens so far), drawn in place.
+
+        Twice a second while a run writes: only the changed cells are redrawn, unless a figure
+        outgrew its column, which re-fits the table once. The order stays until the next listing.
+        """
+        refit = False
+        updates = []
+        for session in sessions:
+            session_id = session["id"]
+            if session_id not in self.sessions:
+                continue
+            self.sessions[session_id] = session
+            row = display_fields(session)
+            self._rows = [row if r["id"] == session_id else r for r in self._rows]
+            for key, width in widest_cells([row]).items():
+                if width > self._widest.get(key, 0):
+                    self._widest[key] = width
+                    refit = True
+            updates.append(row)
+        if refit:
+            self._rebuild()
+            return
+        for row in updates:
+            for column in self._fitted:
+                self.update_cell(row["id"], column.column.key, self._cell(column, row))
+
     def _subtitle(self, fitted) -> str:
         """The legend of a marker, and the sort when its column has no room."""
         parts = [legend(fitted, self._rows)]
+        if self.total > len(self._rows):
+            parts.append(f"newest {len(self._rows)} of {self.total}")
         if self.sort_key not in self.shown_keys:
             title = "started" if self.sort_key == DEFAULT_SORT else self.sort_key
             parts.append(f"sorted by {title}{ARROWS[self.sort_descending]}")
