@@ -314,7 +314,8 @@ def test_fit_load_still_reads_a_model_it_saved(tmp_path):
 # -- warm-up sessions: the JSON and the table give the same figures
 
 
-def test_sessions_json_and_table_agree_for_warmup_sessions(capsys, private_data_dir):
+def test_sessions_json_and_table_agree_for_warmup_sessions(capsys, private_data_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # every column: the point is the figures, not the width's choice
     store = SessionStore(private_data_dir)
     clock = ManualClock()
     Collector(ScriptedBackend(clock=clock), store,

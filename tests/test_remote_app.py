@@ -208,3 +208,26 @@ async def test_a_real_server_run_from_the_app_is_stored_with_arrival_timing(tmp_
         assert any(t.startswith("running ") and ARRIVAL_LABEL in t for t in titles)
         # the panel ends on the stored tokens (not the provisional one-per-chunk ones)
         assert app.main.controller.live.records[-1].k == 12
+
+
+async def test_the_form_drops_url_credentials_with_a_warning_and_has_the_tokenizer_opt_out(tmp_path):
+    store = SessionStore(tmp_path / "data")
+    app = make_app(store=store, backend=scripted())
+    async with app.run_test(size=SIZE) as pilot:
+        # GIVEN the form, WHEN the user ticks the tokenizer opt-out and applies a URL holding a password
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        box = app.screen.query_one("#no_tokenizer", Checkbox)
+        assert box.value is False  # the server model's own tokenizer is used by default
+        box.value = True
+        await pilot.pause()
+        await connect(app, pilot, server="http://admin:s3cret-pw@127.0.0.1:9")
+        # THEN one warning says the credentials were dropped, and nothing shown or remembered holds them
+        assert any(m.startswith("credentials dropped:") for m in messages(app)), messages(app)
+        assert not any("s3cret-pw" in m for m in messages(app))
+        assert app.main.controller.connection.server == "http://127.0.0.1:9"
+        assert app.main.controller.connection.no_tokenizer is True
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.screen.query_one("#server", Input).value == "http://127.0.0.1:9"
+        assert app.screen.query_one("#no_tokenizer", Checkbox).value is True

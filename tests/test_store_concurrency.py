@@ -327,6 +327,7 @@ def test_the_app_collects_while_collects_and_every_command_run_on_its_store(tmp_
     collects: list[subprocess.Popen] = []
     try:
         wait_for(lambda s: "random weights" in s, socket, timeout=120)
+        tmux("send-keys", "-t", "smoke", "p", socket=socket)  # focus starts on the sessions table: p -> prompt
         tmux("send-keys", "-t", "smoke", "-l", TMUX_PROMPT, socket=socket)
         wait_for(lambda s: TMUX_PROMPT in s, socket)
         set_max_new_tokens(str(TOKENS_PER_SESSION), socket)

@@ -162,7 +162,9 @@ class RunController:
         return None if self.engine is None else self.engine.pid
 
     # -- running
-    def run(self, prompt: str, settings) -> None:
+    def run(self, prompt: str, settings, breakdown: str | None = None) -> None:
+        """`breakdown` ('classes' or 'layers'): a profiled pass after the timed sessions (the engine
+        refuses it on a server, or a backend without a local model, before any session)."""
         self.run_active = True
         self.live = None  # the last run's session must not be drawn as this one's
         # a server run makes at least one request per stream (profiler/remote/runner.py plans them)
@@ -172,11 +174,11 @@ class RunController:
         self.streams = {}
         if self.remote is None:
             # each session waits for the view to draw its start, then a gap (profiler/engine/settle.py)
-            self.engine.run(prompt, settings, settle=SETTLE)
+            self.engine.run(prompt, settings, settle=SETTLE, breakdown=breakdown)
             return
         if not self._engine_alive():
             self.start_engine()
-        self.engine.run_remote(prompt, settings, self.remote)
+        self.engine.run_remote(prompt, settings, self.remote, breakdown)
 
     def acknowledge(self, session_id: str) -> None:
         """The view has drawn `session_id`'s start: the engine may begin its timed tokens."""

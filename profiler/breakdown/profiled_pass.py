@@ -23,13 +23,15 @@ from typing import Any, Iterable, Iterator
 
 from profiler.breakdown.classes import (CLASSES, FORWARD_LABEL, LABEL_PREFIX, OTHER, SAMPLING, STEP_LABEL,
                                         class_of_label, labelled_modules)
-from profiler.errors import InputError
 from profiler.records import DECODE, PREFILL
 
 
 def run_profiled_pass(backend: Any, input_ids: list[int], sampling: Any, *, max_new_tokens: int,
-                      ignore_eos: bool, layers: bool = False, keep_operators: bool = False) -> dict[str, Any]:
+                      ignore_eos: bool, layers: bool = False, keep_operators: bool = False,
+                      cancel: Any = None) -> dict[str, Any]:
     """Profile one generation of `input_ids` on `backend` (a local transformers model); the pass as a dict.
+
+    `cancel` (a threading.Event): set, the pass stops before its next step and says so (`cancelled`).
 
     `keep_operators` adds `operator_classes`: (step k, operator name, class) of every operator, for tests
     and a curious reader (not stored: a long pass has tens of thousands)."""
@@ -37,9 +39,10 @@ def run_profiled_pass(backend: Any, input_ids: list[int], sampling: Any, *, max_
     from torch.autograd.profiler import record_function
     from torch.profiler import ProfilerActivity, profile
 
-    model = getattr(backend, "model", None)
-    if model is None or not hasattr(model, "named_modules"):
-        raise InputError("--breakdown profiles a local transformers model; this backend has none")
+    from profiler.breakdown.after_runs import check_profilable
+
+    check_profilable(backend)
+    model = backend.model
     cuda = bool(getattr(backend, "is_cuda", False))
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     handles = _label_modules(model, layers, record_function)
@@ -51,6 +54,8 @@ def run_profiled_pass(backend: Any, input_ids: list[int], sampling: Any, *, max_
             prof.start()
         try:
             for k in range(1, max_new_tokens + 1):
+                if cancel is not None and cancel.is_set():
+                    break
                 wall = time.time_ns()
                 started = time.perf_counter_ns()
                 with record_function(f"{STEP_LABEL} {k}"):
@@ -73,7 +78,7 @@ def run_profiled_pass(backend: Any, input_ids: list[int], sampling: Any, *, max_
         step.update(by_step.get(step["k"], {"profiled_ns": 0, "classes": {}, "operators": {}, "ranges": []}))
     result = {"activities": ["cpu"] + (["cuda"] if cuda else []), "device": "cuda" if cuda else "cpu",
               "layers": layers, "classes": list(CLASSES), "input_tokens": len(input_ids), "steps": steps,
-              "torch": torch.__version__}
+              "torch": torch.__version__, "cancelled": bool(cancel is not None and cancel.is_set())}
     if assigned is not None:
         result["operator_classes"] = assigned
     return result

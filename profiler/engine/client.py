@@ -117,18 +117,20 @@ class EngineClient:
     def encode(self, text: str, request: Any = None) -> None:
         self._send({"type": "encode", "text": text, "request": request})
 
-    def run(self, prompt: str, settings, settle: dict | None = None) -> None:
-        """`settle` ({ack_timeout_s, gap_ms}): each session waits for `ack(session_id)` (engine/settle.py)."""
-        self._send({"type": "run", "prompt": prompt, "settings": settings_to_dict(settings), "settle": settle})
+    def run(self, prompt: str, settings, settle: dict | None = None, breakdown: str | None = None) -> None:
+        """`settle` ({ack_timeout_s, gap_ms}): each session waits for `ack(session_id)` (engine/settle.py);
+        `breakdown` ('classes' or 'layers'): a profiled pass after the timed sessions."""
+        self._send({"type": "run", "prompt": prompt, "settings": settings_to_dict(settings), "settle": settle,
+                    "breakdown": breakdown})
 
     def ack(self, session_id: str) -> None:
         """The view has drawn the start of `session_id`."""
         self._send({"type": "ack", "session_id": session_id})
 
-    def run_remote(self, prompt: str, settings, remote) -> None:
+    def run_remote(self, prompt: str, settings, remote, breakdown: str | None = None) -> None:
         """Run against a server (`RemoteOptions`); the API key is read by the engine from its environment."""
         self._send({"type": "run_remote", "prompt": prompt, "settings": settings_to_dict(settings),
-                    "remote": asdict(remote)})
+                    "remote": asdict(remote), "breakdown": breakdown})
 
     def stop(self) -> None:
         self._send({"type": "stop"})
@@ -187,14 +189,14 @@ class InProcessEngine:
     def encode(self, text: str, request: Any = None) -> None:
         self.engine.encode(text, request)
 
-    def run(self, prompt: str, settings, settle: dict | None = None) -> None:
-        self.engine.run(prompt, settings_to_dict(settings), settle)
+    def run(self, prompt: str, settings, settle: dict | None = None, breakdown: str | None = None) -> None:
+        self.engine.run(prompt, settings_to_dict(settings), settle, breakdown)
 
     def ack(self, session_id: str) -> None:
         self.engine.acknowledge(session_id)
 
-    def run_remote(self, prompt: str, settings, remote) -> None:
-        self.engine.run_remote(prompt, settings_to_dict(settings), asdict(remote))
+    def run_remote(self, prompt: str, settings, remote, breakdown: str | None = None) -> None:
+        self.engine.run_remote(prompt, settings_to_dict(settings), asdict(remote), breakdown)
 
     def stop(self) -> None:
         self.engine.stop()

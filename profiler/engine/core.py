@@ -16,7 +16,8 @@ from profiler.collect import Collector, RunObserver, SessionOutcome, check_promp
 from profiler.engine.events import EventStream
 from profiler.engine.protocol import DETACH_POLICIES, DETACH_STOP, settings_from_dict
 from profiler.engine.settle import Settle
-from profiler.errors import ProfilerError, first_line
+from profiler.breakdown.after_runs import BREAKDOWNS, check_profilable
+from profiler.errors import InputError, ProfilerError, first_line
 from profiler.records import SessionMeta
 
 
@@ -73,11 +74,13 @@ class Engine:
             elif kind == "encode":
                 self.encode(command.get("text", ""), command.get("request"))
             elif kind == "run":
-                self.run(command["prompt"], command.get("settings") or {}, command.get("settle"))
+                self.run(command["prompt"], command.get("settings") or {}, command.get("settle"),
+                         command.get("breakdown"))
             elif kind == "ack":
                 self.acknowledge(command["session_id"])
             elif kind == "run_remote":
-                self.run_remote(command["prompt"], command.get("settings") or {}, command["remote"])
+                self.run_remote(command["prompt"], command.get("settings") or {}, command["remote"],
+                                command.get("breakdown"))
             elif kind == "stop":
                 self.stop()
             elif kind == "detach":
@@ -129,7 +132,9 @@ class Engine:
         if settle is not None:
             settle.acknowledge(session_id)
 
-    def run(self, prompt: str, settings: dict[str, Any], settle: dict[str, Any] | None = None) -> None:
+    def run(self, prompt: str, settings: dict[str, Any], settle: dict[str, Any] | None = None,
+            breakdown: str | None = None) -> None:
+        """`breakdown` ('classes' or 'layers'): a profiled pass after the timed sessions (profiler/breakdown)."""
         if self.running:
             self.events.emit({"type": "run_refused", "error": "a run is already active"})
             return
@@ -148,13 +153,36 @@ class Engine:
                                   observer=_StreamObserver(self.events, run_settings.max_new_tokens, self.settle))
             check_prompts([prompt])
             collector.encode_checked(prompt)  # a prompt too long for the model is refused before any session
+            if breakdown is not None:
+                _check_breakdown(breakdown)
+                check_profilable(self.backend)  # refused before the timed runs, not after them
         except ProfilerError as exc:
             self.events.emit({"type": "run_refused", "error": str(exc)})
             return
         self.events.sample_source = lambda: collector.sampler.latest if collector.sampler is not None else None
-        self._start_run(lambda: collector.run([prompt]))
 
-    def run_remote(self, prompt: str, settings: dict[str, Any], remote: dict[str, Any]) -> None:
+        cancel = self.cancel
+
+        def work() -> None:
+            outcomes = collector.run([prompt])
+            if breakdown is not None and outcomes and not cancel.is_set():
+                self._profile(run_settings, prompt, outcomes, breakdown, cancel)
+
+        self._start_run(work)
+
+    def _profile(self, settings, prompt: str, outcomes: list[SessionOutcome], breakdown: str, cancel) -> None:
+        """The profiled pass after the timed sessions (they are stored and untouched by now); `stop` (or the
+        client leaving) ends it between steps, unstored."""
+        from profiler.breakdown.after_runs import profile_after_runs
+
+        self.events.emit({"type": "profiling", "breakdown": breakdown})
+        self.events.sample_source = None  # the pass's samples would be drawn as the finished session's
+        for pass_id, linked, _result in profile_after_runs(self.backend, self.store, settings, [prompt], outcomes,
+                                                           layers=breakdown == "layers", cancel=cancel):
+            self.events.emit({"type": "breakdown_stored", "pass_id": pass_id, "session_ids": linked})
+
+    def run_remote(self, prompt: str, settings: dict[str, Any], remote: dict[str, Any],
+                   breakdown: str | None = None) -> None:
         """A server streams the tokens (no local model needed): see remote_run.py."""
         from profiler.engine.remote_run import remote_options, run_remote
 
@@ -162,6 +190,8 @@ class Engine:
             self.events.emit({"type": "run_refused", "error": "a run is already active"})
             return
         try:
+            if breakdown is not None:  # the server's forward is not ours to profile
+                raise InputError("--breakdown profiles a local model's forward: not a run on a server")
             run_settings = settings_from_dict(settings)
             run_settings.validate()
             check_prompts([prompt])
@@ -211,3 +241,8 @@ class Engine:
             thread.join(timeout)
             return not thread.is_alive()
         return True
+
+
+def _check_breakdown(breakdown: Any) -> None:
+    if breakdown not in BREAKDOWNS:
+        raise InputError(f"--breakdown must be one of {', '.join(BREAKDOWNS)} (got {breakdown!r})")

@@ -8,10 +8,13 @@ Commands (client -> engine):
   load {options}             load a backend from BackendOptions fields (once; later loads are refused)
   encode {text, request}     count the prompt's tokens -> `encoded`
   run {prompt, settings[, settle]}   run a collection with RunSettings fields -> session_* / tokens / run_finished;
-                             with settle {ack_timeout_s, gap_ms} each session waits for an `ack` (engine/settle.py)
+                             with settle {ack_timeout_s, gap_ms} each session waits for an `ack` (engine/settle.py);
+                             with breakdown "classes" or "layers" a profiled pass follows the timed sessions
+                             (profiler/breakdown/after_runs.py; refused for a backend without a local model)
   ack {session_id}           the app's view has drawn that session's start: its timed tokens may begin
   run_remote {prompt, settings, remote}   the same against a server (RemoteOptions fields; no model
-                             needs loading): one session per stream, grouped by run id (remote_run.py)
+                             needs loading): one session per stream, grouped by run id (remote_run.py);
+                             a breakdown is refused (the server's forward isn't ours to profile)
   stop {}                    cancel the current run between tokens (it is stored `interrupted`)
   detach {policy}            the client leaves on purpose: "finish" the current run, or "stop" it; then exit
 Events (engine -> client):
@@ -26,6 +29,8 @@ Events (engine -> client):
   tokens {session_id, records}   a batch of TokenRecord fields, coalesced (see events.py); with
                              replace: true, a remote stream's stored tokens replacing the provisional ones
   session_ended {session_id, status, error, warmup, tokens}
+  profiling {breakdown}       the timed sessions are stored; the profiled pass (run's breakdown) begins
+  breakdown_stored {pass_id, session_ids}   a profiled pass stored apart, linked to those timed sessions
   run_finished {error}
   error {error}              a command the engine could not understand
 """

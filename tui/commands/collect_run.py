@@ -52,7 +52,8 @@ def collect_and_report(store, options, settings, prompts: list[str], *, as_json:
         if breakdown and not cancel.is_set() and outcomes:
             from tui.commands.collect_breakdown import profile_after
 
-            profile_after(backend, store, settings, prompts, outcomes, layers=breakdown == "layers", console=err)
+            profile_after(backend, store, settings, prompts, outcomes, layers=breakdown == "layers", console=err,
+                          cancel=cancel)
     sessions = [store.get_session(o.session_id) for o in outcomes]
     try:
         print_sessions(sessions, as_json)

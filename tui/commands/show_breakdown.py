@@ -35,30 +35,14 @@ def show_breakdown(store, session_id: str, *, as_json: bool) -> int:
             "classes": [row.__dict__ for row in rows], "layers": [row.__dict__ for row in layer_rows]}))
         return 0
     from rich.console import Console
-    from rich.table import Table
+
+    from tui.breakdown_view import class_table, cost_line, rows_table
 
     console = Console()
-    what = "kernel time on the GPU" if device else "CPU time"
-    table = Table(title=f"profiled pass {profiled['id'][:8]} · {what} per decode token, by operator class",
-                  title_justify="left")
-    for title in ("class", "median ms", "p95 ms", "share"):
-        table.add_column(title, justify="left" if title == "class" else "right")
-    for row in rows:
-        table.add_row(row.name, f"{row.median_ms:.3f}", f"{row.p95_ms:.3f}", f"{row.share:.1%}")
-    console.print(table)
+    console.print(class_table(profiled))
     if layer_rows:
-        layers = Table(title="per layer", title_justify="left")
-        for title in ("module", "median ms", "p95 ms", "share"):
-            layers.add_column(title, justify="left" if title == "module" else "right")
-        for row in layer_rows:
-            layers.add_row(row.name, f"{row.median_ms:.3f}", f"{row.p95_ms:.3f}", f"{row.share:.1%}")
-        console.print(layers)
-    timed = result.get("timed_decode_p50_ms")
-    if figures["step_ms"] is not None:
-        line = (f"median decode step under the profiler {figures['step_ms']:.3f} ms (classes add up to "
-                f"{figures['classes_ms']:.3f} ms)")
-        if timed:
-            line += (f"; timed sessions' median {timed:.3f} ms: the profiler adds "
-                     f"{figures['step_ms'] - timed:+.3f} ms ({figures['step_ms'] / timed - 1:+.0%})")
+        console.print(rows_table("per layer", "module", layer_rows))
+    line = cost_line(result)
+    if line is not None:
         console.print(line, markup=False, highlight=False)
     return 0

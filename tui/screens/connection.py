@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from profiler.errors import InputError
-from profiler.remote.options import APIS
+from profiler.remote.options import APIS, CREDENTIALS_WARNING
 from tui.connection_settings import ConnectionSettings, describe
 from tui.session_view import timing_label
 from tui.widgets.state_checkbox import StateCheckbox
@@ -74,6 +74,11 @@ class ConnectionScreen(ModalScreen[None]):
                 yield Label("TLS")
                 yield StateCheckbox("don't verify the certificate (insecure)", settings.insecure, id="insecure",
                                compact=True)
+                yield Label("token counts")
+                # --no-tokenizer: by default a server model that names a local folder or a model in the
+                # HF cache counts tokens with its own tokenizer (as AIPerf does)
+                yield StateCheckbox("don't use the server model's own tokenizer", settings.no_tokenizer,
+                                    id="no_tokenizer", compact=True)
             yield Static("", id="connection-status")
             yield Static("enter or ctrl+s applies · escape leaves it as it was · tab moves", id="connection-keys")
 
@@ -86,7 +91,8 @@ class ConnectionScreen(ModalScreen[None]):
         values = {name: self.query_one(f"#{name}", Input).value for name, _label, _placeholder in TEXT_FIELDS}
         return ConnectionSettings(api=str(self.query_one("#api", Select).value),
                                   endpoint=str(self.query_one("#endpoint", Select).value),
-                                  insecure=self.query_one("#insecure", Checkbox).value, **values)
+                                  insecure=self.query_one("#insecure", Checkbox).value,
+                                  no_tokenizer=self.query_one("#no_tokenizer", Checkbox).value, **values)
 
     def _show_status(self) -> None:
         """Where runs would go with the form as it is, or what is wrong with it (checked as you type)."""
@@ -119,6 +125,9 @@ class ConnectionScreen(ModalScreen[None]):
         except InputError as exc:
             self.notify(str(exc), title="connection not changed", severity="error")
             return
+        if options is not None and options.dropped_credentials:
+            self.notify(CREDENTIALS_WARNING, title="credentials dropped", severity="warning", timeout=8)
+            settings = ConnectionSettings.from_options(options)  # never remembered with the password
         self.controller.connect(settings, options)
         where = "the local model" if options is None else describe(options)
         self.notify(f"runs go to {where} (ctrl+r runs the prompt)", title="connection", timeout=4)

@@ -27,7 +27,8 @@ HELP = f"""\
 | `s` / `S` | (sessions table) sort by the next column / reverse |
 | `r` | read the store again now (the table follows it anyway: sessions from any process appear, end and go within a second, and a running session's row counts its tokens) |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
-| `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) |
+| `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) and, when the run had one, its profiled pass by operator class |
+| `t` | (session detail) write the run as a trace file (`tokenlat-trace-<id>.json` in the current directory, never replacing one): open it in ui.perfetto.dev or chrome://tracing |
 | `enter` | (horizon, next N) refit with the new value |
 | `ctrl+o` | connect: run prompts on the local model or on a server (OpenAI-compatible or Ollama: URL, API, model, concurrency); remote latencies are *client arrival timing* |
 | `w` | sweeps: batch × length × precision (or configurations, or server concurrency) grids in the store, each cell's p50/p95/p99, TTFT, tokens/s and the throughput knee; `n` there starts one |
@@ -41,6 +42,10 @@ Runs happen in a separate engine process: if the terminal goes away (a dropped S
 exits and the run goes on to its end, stored *finished* (`--on-hangup stop` stores it
 *interrupted* instead). Any session still running in the store, from another app or a
 `tokenlat-tui collect` in another shell, is shown live; `escape` asks its process to stop.
+
+**breakdown** (run settings, as `collect --breakdown`): after the timed runs, one more generation under
+torch.profiler; the timed sessions stay as without it. A session's detail shows ms per decode token by
+operator class (attention, MLP, norms, ...); the profiled step is slower than the timed one, and says by how much.
 
 **TTFT** is the first token: prompt processing plus the first sampled token. The live chart shows
 decode steps (token 2 onward) on a ms scale, one column = the slowest token it covers, so spikes stay visible.

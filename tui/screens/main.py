@@ -196,7 +196,7 @@ class MainScreen(SessionActions, Screen):
             self.notify(str(exc), title="can't run", severity="error")
             return
         self.controller.unfollow()
-        self.controller.run(editor.prompt, settings)
+        self.controller.run(editor.prompt, settings, breakdown=editor.breakdown)
         # at once, not when the engine's first session starts (that can take a second)
         self.query_one(LatencyPanel).show_starting(self.controller.progress_text())
 

@@ -1,4 +1,6 @@
-"""One session in full: latency over the whole run, the decode histogram, and its spikes explained.
+"""One session in full: latency over the whole run, the decode histogram, its spikes explained, and
+where inside a decode step the time went (the profiled pass run beside it, when one was: `breakdown`
+in the run settings or `collect --breakdown`). `t` writes the run as a trace file for Perfetto.
 
 Opened from the sessions table (enter or `v`), closed with escape. Everything is read once from
 the store when the screen opens. The first token (prompt processing) is stated apart and left out
@@ -34,9 +36,10 @@ X_AXES = {"k": ("token k", "k"), "context": ("context (tokens)", "context_size")
 class SessionDetailScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", priority=True, id="detail.back"),
-        Binding("c", "toggle_axis", "x: token k / context", id="detail.axis"),
-        # not in the footer (its layout is fixed by snapshot tests): README, "export --trace"
-        Binding("t", "write_trace", "trace file", show=False, id="detail.trace"),
+        # short: the chart heading already says what `c` switches to, and 80 columns must hold every key
+        Binding("c", "toggle_axis", "x axis", id="detail.axis"),
+        # the run as a Perfetto file in the current directory (README, "export --trace")
+        Binding("t", "write_trace", "trace file", id="detail.trace"),
     ]
 
     def __init__(self, session_id: str) -> None:
@@ -55,6 +58,7 @@ class SessionDetailScreen(Screen):
             yield Static("decode latency histogram", classes="detail-heading")
             yield LatencyHistogram(id="detail-histogram")
             yield SpikeList(id="detail-spikes")
+            yield Static("", id="detail-breakdown")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -76,6 +80,7 @@ class SessionDetailScreen(Screen):
         spikes = find_spikes(tokens, store.session_metrics(self.session_id), top=SPIKES_LISTED)
         median = percentile(sorted(latencies), 50) if latencies else None
         self.query_one(SpikeList).show_spikes(spikes, median, self.session_id)
+        self.query_one("#detail-breakdown", Static).update(_breakdown(store, session))
         self.query_one("#detail-body").focus()  # arrows and page keys scroll it
 
     def _draw_chart(self) -> None:
@@ -102,6 +107,23 @@ class SessionDetailScreen(Screen):
             return
         self.app.notify(printable_line(f"{path} ({count} session(s)): open it in ui.perfetto.dev"),
                         title="trace written", markup=False)  # a path is text, never markup
+
+
+def _breakdown(store, session: dict[str, Any]) -> Any:
+    """The profiled pass run beside this session's run (the newest), as `show ID --breakdown` prints it."""
+    from rich.console import Group
+
+    from profiler.store.breakdowns import passes_for_sessions
+    from profiler.store.chunks import run_sessions
+    from tui.breakdown_view import NO_PASS, class_table, cost_line
+
+    ids = run_sessions(store._connection(), session["run_id"]) if session.get("run_id") else []
+    passes = passes_for_sessions(store, ids or [session["id"]])
+    if not passes:
+        return Text(NO_PASS, style="dim")
+    profiled = passes[-1]
+    line = cost_line(profiled["result"])
+    return Group(class_table(profiled), *([Text(line, style="dim")] if line else []))
 
 
 def _title(session: dict[str, Any]) -> Text:

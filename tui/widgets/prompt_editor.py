@@ -49,6 +49,11 @@ class PromptEditor(Horizontal):
             # on here (a run gives every token asked for; the CLI's --ignore-eos is off unless given):
             # the label says which, as the box's colour alone would not
             yield StateCheckbox(eos_label(IGNORE_EOS_DEFAULT), value=IGNORE_EOS_DEFAULT, id="ignore-eos")
+            # collect --breakdown: one more generation under torch.profiler after the timed ones (they stay
+            # as without it); the session's detail screen shows its operator classes
+            breakdown = StateCheckbox("breakdown", value=False, id="breakdown")
+            breakdown.tooltip = "a profiled pass after the timed runs: time per operator class (session detail)"
+            yield breakdown
 
     @on(Checkbox.Changed, "#ignore-eos")
     def _label_eos(self, event: Checkbox.Changed) -> None:
@@ -57,6 +62,11 @@ class PromptEditor(Horizontal):
     @property
     def prompt(self) -> str:
         return self.query_one("#prompt", TextArea).text
+
+    @property
+    def breakdown(self) -> str | None:
+        """The profiled pass asked for after the timed runs ('classes', as `collect --breakdown`), or None."""
+        return "classes" if self.query_one("#breakdown", Checkbox).value else None
 
     @on(TextArea.Changed, "#prompt")
     def _count_tokens(self) -> None:
