@@ -149,7 +149,7 @@ def _session_bootstrap(side: Side, resamples: int, rng: np.random.Generator) -> 
 
 
 def verdict_line(label: str, baseline_label: str, diff: Difference, method: str, confidence: float) -> str:
-    """One sentence: "B is 12.0% ± 3.1% slower at p50 than A (95% CI …, bootstrap over tokens)"."""
+    """One sentence: "B is 12.0% slower at p50 than A (95% CI +3.1% to +21.7%, bootstrap over tokens)"."""
     name = METRIC_NAMES[diff.metric]
     if diff.relative is None:
         return f"{label} vs {baseline_label}: no {name} to compare"
@@ -161,9 +161,8 @@ def verdict_line(label: str, baseline_label: str, diff: Difference, method: str,
     if diff.ci_low <= 0 <= diff.ci_high:
         return f"{label} and {baseline_label} do not differ clearly at {name} ({_signed(diff.relative)}; {level})"
     worse = (diff.relative < 0) if diff.metric in HIGHER_IS_BETTER else (diff.relative > 0)
-    half_width = (diff.ci_high - diff.ci_low) / 2
-    return (f"{label} is {abs(diff.relative):.1%} ± {half_width:.1%} {_word(diff.metric, worse)} at {name} "
-            f"than {baseline_label} ({level})")
+    # the interval as it is (bootstrap intervals are asymmetric): no "± half-width" that misstates one side
+    return f"{label} is {abs(diff.relative):.1%} {_word(diff.metric, worse)} at {name} than {baseline_label} ({level})"
 
 
 def _word(metric: str, worse: bool) -> str:

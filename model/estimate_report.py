@@ -59,7 +59,7 @@ def format_estimate(result: Estimate) -> str:
         + (" (the model's limit)" if result.max_context_limit == "model" else ""),
         f"  largest batch that fits at {result.input_tokens + result.output_tokens:,} tokens: {result.max_batch:,}",
         "",
-        "Time — lower bounds (roofline at spec-sheet peaks: real code is slower)",
+        _time_heading(result),
         f"  prefill / first token  ≥ {format_ms(result.prefill_ms_floor)}  ({result.prefill_bound}-bound)",
         f"  decode                 ≥ {format_ms(result.decode_ms_per_token_floor)}/token mean"
         f"  ({format_ms(result.decode_ms_first_floor)} → {format_ms(result.decode_ms_last_floor)}, "
@@ -74,12 +74,21 @@ def format_estimate(result: Estimate) -> str:
     return "\n".join(lines)
 
 
+def _time_heading(result: Estimate) -> str:
+    """The floors are what the hardware's peaks allow; for a model that doesn't fit they describe a run
+    that can't happen here, so the heading says they are hypothetical rather than printing them as if real."""
+    if result.fits:
+        return "Time — lower bounds (roofline at spec-sheet peaks: real code is slower)"
+    return ("Time — IF IT FIT (it does not: hypothetical lower bounds, roofline at spec-sheet peaks; "
+            "the costs below likewise)")
+
+
 def _cost_lines(result: Estimate) -> list[str]:
     has_gpu = result.gpu_cost_per_request_usd_floor is not None
     has_api = result.api_cost_per_request_usd is not None
     if not (has_gpu or has_api):
         return []
-    rows = [("Cost", "GPU (lower bound)", "API"),
+    rows = [("Cost", "GPU (lower bound)" if result.fits else "GPU (if it fit)", "API"),
             ("  per request", format_usd(result.gpu_cost_per_request_usd_floor),
              format_usd(result.api_cost_per_request_usd)),
             ("  per 1M output tokens", format_usd(result.gpu_cost_per_million_output_tokens_usd_floor),

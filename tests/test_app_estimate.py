@@ -68,11 +68,12 @@ async def test_figures_match_the_estimator_and_follow_changes(tmp_path):
         await pilot.pause()
         assert screen.last_estimate.fits is False
         assert "DOES NOT FIT" in figures_text(screen) and "does NOT fit" in status_text(screen)
+        assert "IF IT FIT" in figures_text(screen)  # its time floors are hypothetical, and say so
         # WHEN it is quantised to 4 bits: it fits
         screen.query_one("#estimate-quant", Select).value = "4bit"
         await pilot.pause()
         assert screen.last_estimate.fits is True and screen.last_estimate.quant == "4bit"
-        assert "→ fits" in figures_text(screen)
+        assert "→ fits" in figures_text(screen) and "IF IT FIT" not in figures_text(screen)
 
         # WHEN the batch is typed with the keyboard
         batch = screen.query_one("#estimate-batch", Input)

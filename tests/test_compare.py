@@ -52,7 +52,11 @@ def test_compare_json_gives_the_known_difference_inside_its_interval(private_dat
     assert comparison["differences"]["tokens_per_s"]["relative"] == pytest.approx(1 / 1.2 - 1, abs=1e-9)
     assert comparison["differences"]["ttft_ms"]["relative"] == pytest.approx(0.2, abs=1e-9)
     assert comparison["differences"]["ttft_ms"]["ci_low"] is None  # one TTFT per side: no interval by tokens
-    assert comparison["verdict"].startswith("bbbb0001 is 20.0% ± ")
+    # the interval as it is, both ends (a bootstrap interval is asymmetric: no "± half-width")
+    p50 = comparison["differences"]["decode_p50_ms"]
+    assert comparison["verdict"].startswith(
+        f"bbbb0001 is 20.0% slower at p50 than aaaa0001 (95% CI {p50['ci_low']:+.1%} to {p50['ci_high']:+.1%}, ")
+    assert "±" not in comparison["verdict"]
     assert "slower at p50 than aaaa0001" in comparison["verdict"]
     assert not any("contexts differ" in line for line in report["notes"])  # one prompt: same contexts
 

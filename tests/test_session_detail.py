@@ -190,7 +190,7 @@ async def test_detail_screen_scale_percentiles_and_spike_cause(tmp_path, size):
         # the spike list's first row is token 77 with its cause
         spikes = drawn(screen.query_one(SpikeList))
         rows = table_rows(spikes)
-        assert rows[0][:4] == [str(SPIKE_K), str(40 + SPIKE_K - 1), "52.00", f"{52.0 / 8.3:.1f}"], rows[0]
+        assert rows[0][:4] == [str(SPIKE_K), str(40 + SPIKE_K - 1), "52.00", f"{52.0 / 8.3:.2f}"], rows[0]
         assert "garbage collection: 1 collection, 43.50 ms" in rows[0][4]
         # nothing is wider than the screen
         assert max(len(line) for line in spikes.splitlines()) <= size[0]

@@ -105,3 +105,29 @@ def test_show_spikes_on_an_imported_session(private_data_dir: Path, tmp_path: Pa
     remote = run_cli("show", "remote01", "--spikes", "3", data_dir=private_data_dir)
     assert remote.returncode == 0, remote.stderr
     assert timing_label({"timing": "arrival"}) in " ".join(remote.stdout.split())  # the title may wrap
+
+
+def test_a_token_under_the_threshold_is_not_a_spike_even_with_causes_beside_it():
+    """Anything under ORDINARY_TIMES × the median is jitter: its row says so rather than listing causes
+    (a GC inside a 1.22× token), in the one table `show --spikes` and the app's detail screen both draw."""
+    from rich.console import Console
+
+    from model.spikes import ORDINARY_TIMES
+    from tui.spike_table import spike_table
+
+    tokens = _steady()
+    under = 10.0 * (ORDINARY_TIMES - 0.03)
+    over = 10.0 * (ORDINARY_TIMES + 0.05)
+    tokens[20] = _token(21, under, wall=1000.21, gc=1, gc_ms=1.5, forward=under - 0.1, sample=0.1)
+    tokens[40] = _token(41, over, wall=1000.41, gc=1, gc_ms=2.0, forward=over - 0.1, sample=0.1)
+    by_k = {s.k: s for s in find_spikes(tokens, top=2)}
+    assert by_k[21].ordinary and by_k[21].summary.startswith("not a spike")
+    assert not by_k[41].ordinary and "garbage collection" in by_k[41].summary
+    console = Console(width=120, record=True)
+    console.print(spike_table([by_k[41], by_k[21]], "spikes"))
+    lines = console.export_text().splitlines()
+    row_21 = next(line for line in lines if line.lstrip("│ ").startswith("21 "))
+    row_41 = next(line for line in lines if line.lstrip("│ ").startswith("41 "))
+    # × median readable against the threshold, and the row's words agree with it
+    assert f"{ORDINARY_TIMES - 0.03:.2f}" in row_21 and "not a spike" in row_21 and "garbage" not in row_21
+    assert f"{ORDINARY_TIMES + 0.05:.2f}" in row_41 and "garbage collection" in row_41

@@ -39,8 +39,10 @@ class LoadedComparison:
 
 
 def side_label(group: list[str]) -> str:
-    """Short ids joined: 'a1b2c3d4' or 'a1b2c3d4+e5f6a7b8', or 'a1b2c3d4+3' for a larger group."""
-    return "+".join(sid[:8] for sid in group) if len(group) <= 2 else f"{group[0][:8]}+{len(group) - 1}"
+    """The one form of a side's label, whatever its size: the first session's short id, then how many
+    more the side holds: 'a1b2c3d4', 'a1b2c3d4+1', 'a1b2c3d4+3'. (Two ids joined, 'a1b2c3d4+e5f6a7b8',
+    beside 'a1b2c3d4+2' for three, read as two different notations.)"""
+    return group[0][:8] if len(group) == 1 else f"{group[0][:8]}+{len(group) - 1}"
 
 
 def models_of(sessions: list[dict[str, Any]]) -> list[str]:

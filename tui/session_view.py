@@ -190,10 +190,20 @@ def fitted_cell(fitted: FittedColumn, session: dict[str, Any]) -> str:
     return text
 
 
+TOKENS_PER_S_DEFINITION = "1000 / mean decode ms, TTFT excluded"
+TOKENS_PER_S_MEANING = f"tok/s = {TOKENS_PER_S_DEFINITION}"
+"""What every tok/s figure of a session is (profiler/session_fields.py `tokens_per_s`): said wherever one
+shows (the sessions table's legend, `show`, the live panel), as AIPerf and vLLM say what theirs is."""
+
+
 def legend(columns: list[FittedColumn], sessions: list[dict[str, Any]]) -> str:
-    """What the one-character markers on show stand for ('' when none is)."""
-    return " · ".join(f"{f.column.marker} {f.column.meaning or f.column.title}" for f in columns
-                      if f.short and any(cell_text(f.column, s) for s in sessions))
+    """What the one-character markers on show stand for, then what tok/s is when its column shows
+    ('' when neither is)."""
+    parts = [f"{f.column.marker} {f.column.meaning or f.column.title}" for f in columns
+             if f.short and any(cell_text(f.column, s) for s in sessions)]
+    if any(f.column.key == "tokens_per_s" for f in columns):
+        parts.append(TOKENS_PER_S_MEANING)
+    return " · ".join(parts)
 
 
 def timing_label(session: dict[str, Any]) -> str:

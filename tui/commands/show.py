@@ -17,6 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     sub.add_argument("--breakdown", action="store_true",
                      help="the profiled pass run beside this session (collect --breakdown): ms per decode token "
                           "by operator class (median, p95) and share, per layer if it was asked for")
+    sub.add_argument("--token", type=int, default=None, metavar="K",
+                     help="with --breakdown: the profiled pass's step at token k, ms and share per class, beside "
+                          "this session's timed token k")
     add_store_arguments(sub)
     sub.set_defaults(handler=run)
 
@@ -32,12 +35,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--spikes must be at least 1 (got {args.spikes})")
     if args.spikes is not None and args.spikes > MAX_SPIKES:
         raise InputError(f"--spikes must be at most {MAX_SPIKES} (got {args.spikes})")
+    token = getattr(args, "token", None)
+    if token is not None:
+        from profiler.flag_checks import MAX_NEW_TOKENS, check_range
+
+        if not getattr(args, "breakdown", False):
+            raise InputError("--token needs --breakdown (it picks one step of the profiled pass)")
+        check_range("--token", token, 1, MAX_NEW_TOKENS)  # the pass's own length is checked once it is read
     store = open_store(args)
     (session_id,) = store.resolve_ids([args.session_id])
     if getattr(args, "breakdown", False):  # issue 20: tui/commands/show_breakdown.py
         from tui.commands.show_breakdown import show_breakdown
 
-        return show_breakdown(store, session_id, as_json=args.json)
+        return show_breakdown(store, session_id, as_json=args.json, token=token)
     session = store.get_session(session_id)
     tokens = store.session_tokens(session_id)
     summary = session_summary_row(session)
@@ -89,6 +99,7 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
     from rich.text import Text
 
     from profiler.printable import printable, printable_line
+    from tui.session_view import TOKENS_PER_S_DEFINITION
 
     # Model, prompt, error, environment, server text and token text came from outside (an imported CSV,
     # a server, a model's output): every control character is made visible, and Text keeps '[bold]' literal.
@@ -105,7 +116,8 @@ def _print_rich(summary: dict, session: dict, tokens: list[dict]) -> None:
         ("warm-up", "yes" if summary["warmup"] else "no"), ("input tokens", summary["input_tokens"]),
         ("tokens", session["tokens"]), ("TTFT", _ms(summary["ttft_ms"])),
         ("decode p50 / p95 / p99", " / ".join(_ms(summary[k]) for k in ("decode_p50_ms", "decode_p95_ms", "decode_p99_ms"))),
-        ("tokens/s", f"{summary['tokens_per_s']:.1f}" if summary["tokens_per_s"] else "–"),
+        ("decode tok/s", f"{summary['tokens_per_s']:.1f}  ({TOKENS_PER_S_DEFINITION})"
+         if summary["tokens_per_s"] else "–"),
         ("measured vs possible", _efficiency_line(session)),
         ("machine noise", _noise_line(session)),
         *_settle_rows(session),

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 
 TABLE_FILES = ("cells.csv", "cells.json")
+LINE_MAX_WIDTH = 32
+"""The widest a cell's line name is drawn in the printed table (cut with … past it)."""
 CONFIG_FILES = ("configs.csv", "configs.json")
 
 
@@ -115,25 +117,42 @@ def _print_tables(sweep_id, spec, results, analysis, comparisons, axis: str) -> 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)
+    from tui.session_table import output_width
+
+    # the sessions table's width rule ($COLUMNS, else the terminal's, else a bounded width for a pipe)
+    console = Console(width=output_width())
     table = Table(title=f"sweep {sweep_id[:8]}: per cell (per-token ms; tokens/s aggregate)", title_justify="left")
     for title in ("line", axis, "status", "p50", "p95", "p99", "TTFT p50", "tok/s", "peak MB", "floor ms",
                   "bound", "of floor"):
-        table.add_column(title, justify="left" if title in ("line", "status", "bound") else "right")
+        # no cell wraps: a long line name is cut with … (its full text is in --out's cells.csv)
+        table.add_column(title, justify="left" if title in ("line", "status", "bound") else "right",
+                         no_wrap=True, overflow="ellipsis", max_width=LINE_MAX_WIDTH if title == "line" else None)
+    notes = cell_notes(results)
     for r in results:
-        status = r.status if not r.reason else f"{r.status}: {r.reason}"
+        status = r.status if not r.reason else f"{r.status} [{notes.index(r.reason) + 1}]"
         table.add_row(_text(r.line), str(r.batch), _text(status), _f(r.p50_ms), _f(r.p95_ms), _f(r.p99_ms),
                       _f(r.ttft_p50_ms), _f(r.tokens_per_s, ".1f"), _f(r.peak_memory_mb, ".0f"), _f(r.floor_ms, ".3f"),
                       _text(r.bound or "–"), _f(r.achieved_fraction, ".1%"))
     console.print(table)
+    # a skip or failure reason is a sentence: in a cell it wrapped one word per line, so it is a
+    # footnote under the table, keyed by the number in the cell's status (cells with one reason share it)
+    for number, reason in enumerate(notes, 1):
+        console.print(_text(f"[{number}] {reason}"))
     if analysis["words"]:
         console.print("[bold]scaling[/]", highlight=False)
         for line in analysis["words"]:
             console.print(_text(f"  {line}"), soft_wrap=True)
     if comparisons:
         _print_comparisons(console, comparisons)
+
+
+def cell_notes(results) -> list[str]:
+    """The distinct skip/failure reasons of `results`, in table order: footnote [n] is notes[n - 1]."""
+    notes: list[str] = []
+    for r in results:
+        if r.reason and r.reason not in notes:
+            notes.append(r.reason)
+    return notes
 
 
 def _print_comparisons(console, comparisons) -> None:

@@ -28,6 +28,7 @@ HELP = f"""\
 | `r` | read the store again now (the table follows it anyway: sessions from any process appear, end and go within a second, and a running session's row counts its tokens) |
 | `delete` | (sessions table) delete the marked or highlighted session(s), after asking |
 | `enter` / `v` | (sessions table) the session in detail: latency over the whole run, histogram with p50/p95/p99, the slowest tokens and what was happening (`c` switches the x axis to context, `escape` returns) and, when the run had one, its profiled pass by operator class |
+| `tab`, `↑` / `↓` | (session detail) highlight a token in the spike list: under the pass's table, the profiled pass's step at the same k, ms and share per class, beside the timed token's latency |
 | `t` | (session detail) write the run as a trace file (`tokenlat-trace-<id>.json` in the current directory, never replacing one): open it in ui.perfetto.dev or chrome://tracing |
 | `enter` | (horizon, next N) refit with the new value |
 | `ctrl+o` | connect: run prompts on the local model or on a server (OpenAI-compatible or Ollama: URL, API, model, concurrency); remote latencies are *client arrival timing* |

@@ -306,7 +306,7 @@ class MainScreen(SessionActions, Screen):
             state = "attached" if not follower.ended else follower.status
             self.query_one(LatencyPanel).show_tokens(
                 f"{state} {follower.session_id[:8]} · {owner}", list(follower.records),
-                input_tokens=follower.input_tokens, max_new_tokens=follower.max_new_tokens)
+                input_tokens=follower.input_tokens, max_new_tokens=follower.max_new_tokens, ended=follower.ended)
         if follower.ended:
             self.reload_sessions()
 
@@ -365,7 +365,8 @@ class MainScreen(SessionActions, Screen):
         tokens = self.app.store.session_tokens(message.session_id)
         title = f"{session['status']} {message.session_id[:8]} · {session['started'][:19].replace('T', ' ')}"
         panel = self.query_one(LatencyPanel)
-        panel.show_tokens(title, tokens, input_tokens=session["input_tokens"], timing=timing_label(session))
+        panel.show_tokens(title, tokens, input_tokens=session["input_tokens"], timing=timing_label(session),
+                          ended=session["status"] != "running")
         panel.show_efficiency(efficiency_or_none(stored))
 
     def on_sessions_table_marks_changed(self, message: SessionsTable.MarksChanged) -> None:

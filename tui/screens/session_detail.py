@@ -48,6 +48,8 @@ class SessionDetailScreen(Screen):
         self.x_axis = "k"
         self.session: dict[str, Any] = {}
         self.decode: list[dict[str, Any]] = []
+        self.profiled: dict[str, Any] | None = None
+        """The newest profiled pass of this session's run, if any: the spike list's tokens are looked up in it."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="detail-title")
@@ -59,6 +61,8 @@ class SessionDetailScreen(Screen):
             yield LatencyHistogram(id="detail-histogram")
             yield SpikeList(id="detail-spikes")
             yield Static("", id="detail-breakdown")
+            # the highlighted spike's step in the profiled pass; hidden when there is no pass
+            yield Static("", id="detail-token")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -80,7 +84,12 @@ class SessionDetailScreen(Screen):
         spikes = find_spikes(tokens, store.session_metrics(self.session_id), top=SPIKES_LISTED)
         median = percentile(sorted(latencies), 50) if latencies else None
         self.query_one(SpikeList).show_spikes(spikes, median, self.session_id)
-        self.query_one("#detail-breakdown", Static).update(_breakdown(store, session))
+        self.profiled = _profiled_pass(store, session)
+        self.query_one("#detail-breakdown", Static).update(_breakdown(self.profiled))
+        token = self.query_one("#detail-token", Static)
+        token.display = self.profiled is not None and bool(spikes)
+        token.update(Text("tab to the spike list, then ↑/↓: a token's step in the profiled pass shows here",
+                          style="dim"))
         self.query_one("#detail-body").focus()  # arrows and page keys scroll it
 
     def _draw_chart(self) -> None:
@@ -90,6 +99,17 @@ class SessionDetailScreen(Screen):
             ("latency per decode token", "bold"), f" vs {label}, slowest per column · ", ("c", "bold"), f": {other}"))
         self.query_one(RunChart).set_data([t[field] for t in self.decode], [t["latency_ms"] for t in self.decode],
                                           x_name=label)
+
+    def on_spike_list_highlighted(self, message: SpikeList.Highlighted) -> None:
+        """The highlighted token's step k in the profiled pass (same prompt and settings: same position)."""
+        if self.profiled is None:
+            return
+        from tui.breakdown_view import token_breakdown
+
+        spike = message.spike
+        token = self.query_one("#detail-token", Static)
+        token.update(token_breakdown(self.profiled, self.session_id, spike.k, spike.latency_ms))
+        token.scroll_visible()
 
     def action_toggle_axis(self) -> None:
         self.x_axis = "context" if self.x_axis == "k" else "k"
@@ -109,19 +129,24 @@ class SessionDetailScreen(Screen):
                         title="trace written", markup=False)  # a path is text, never markup
 
 
-def _breakdown(store, session: dict[str, Any]) -> Any:
-    """The profiled pass run beside this session's run (the newest), as `show ID --breakdown` prints it."""
-    from rich.console import Group
-
+def _profiled_pass(store, session: dict[str, Any]) -> dict[str, Any] | None:
+    """The profiled pass run beside this session's run (the newest), or None."""
     from profiler.store.breakdowns import passes_for_sessions
     from profiler.store.chunks import run_sessions
-    from tui.breakdown_view import NO_PASS, class_table, cost_line
 
     ids = run_sessions(store._connection(), session["run_id"]) if session.get("run_id") else []
     passes = passes_for_sessions(store, ids or [session["id"]])
-    if not passes:
+    return passes[-1] if passes else None
+
+
+def _breakdown(profiled: dict[str, Any] | None) -> Any:
+    """The pass as `show ID --breakdown` prints it, or the line saying how to get one."""
+    from rich.console import Group
+
+    from tui.breakdown_view import NO_PASS, class_table, cost_line
+
+    if profiled is None:
         return Text(NO_PASS, style="dim")
-    profiled = passes[-1]
     line = cost_line(profiled["result"])
     return Group(class_table(profiled), *([Text(line, style="dim")] if line else []))
 

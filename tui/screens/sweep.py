@@ -27,7 +27,9 @@ from tui.screens.sweep_start import SweepFlagsScreen, SweepProcess
 from tui.widgets.compare_chart import STYLES
 
 RELOAD_S = 2.0
-CELL_COLUMNS = ("line", "batch", "status", "p50", "p95", "p99", "TTFT", "tok/s", "peak MB", "of floor", "bound")
+# units in the titles: per-token percentiles and TTFT are milliseconds, tok/s the cell's aggregate
+CELL_COLUMNS = ("line", "batch", "status", "p50 ms", "p95 ms", "p99 ms", "TTFT ms", "tok/s", "peak MB", "of floor",
+                "bound")
 
 
 def _f(value, fmt: str = ".2f") -> str:

@@ -101,11 +101,12 @@ class LatencyPanel(Vertical):
 
     def show_tokens(self, title: str, records: Sequence, *, input_tokens: int | None, max_new_tokens: int | None = None,
                     sample: tuple | None = None, figures_only: bool = False, progress: str | None = None,
-                    timing: str = "") -> None:
+                    timing: str = "", ended: bool = False) -> None:
         """Redraw from token records (TokenRecord objects or store dicts with the same fields).
 
         `progress`: the run's progress line (None for a past or followed session); `timing`: the
-        session's `timing_label` (client arrival timing for a remote session), shown in the title.
+        session's `timing_label` (client arrival timing for a remote session), shown in the title;
+        `ended`: the session is over, so its final token is labelled "last", not "now".
 
         `figures_only` leaves the chart and the text as they are: they cost most of a redraw
         (measured: ~60 % of the UI's CPU during a run), so a live run refreshes them at half the
@@ -132,8 +133,9 @@ class LatencyPanel(Vertical):
         if bandwidth.display:  # belongs to the session shown before; the screen re-adds it for a past session
             bandwidth.display = False
         figures = Text.assemble(
-            ("TTFT ", "bold"), f"{_ms(first)} ms · ", ("now ", "bold"), f"{_ms(current)} ms · ",
-            ("tok/s ", "bold"), "—" if tokens_per_s is None else f"{tokens_per_s:.1f}", "\n",
+            ("TTFT ", "bold"), f"{_ms(first)} ms · ", ("last " if ended else "now ", "bold"), f"{_ms(current)} ms · ",
+            # the decode rate (TTFT excluded), as everywhere: said in words so it isn't read as end-to-end
+            ("decode tok/s ", "bold"), "—" if tokens_per_s is None else f"{tokens_per_s:.1f}", "\n",
             ("decode ", "bold"), f"p50 {_ms(p50)} ms · p95 {_ms(p95)} ms · p99 {_ms(p99)} ms\n",
             ("context ", "bold"), "—" if context is None else str(context), " · ",
             ("tokens ", "bold"), so_far, " · ", system_figures(sample),
@@ -143,5 +145,7 @@ class LatencyPanel(Vertical):
         if figures_only:
             return
         self.chart.set_data([field(r, "k") for r in records if field(r, "phase") == "decode"], decode)
-        text = printable("".join(field(r, "token_text") or "" for r in records))
-        self.query_one("#generated", Static).update(Text(text[-TEXT_TAIL_CHARS:], style="italic"), layout=False)
+        # cut first, then made printable: a cut that lands inside a word with accents would leave a combining
+        # mark at the start, which printable() gives a base (a terminal draws a lone one a cell wide)
+        text = printable("".join(field(r, "token_text") or "" for r in records)[-TEXT_TAIL_CHARS:])
+        self.query_one("#generated", Static).update(Text(text, style="italic"), layout=False)
