@@ -48,6 +48,9 @@ async def test_a_finished_session_shows_its_last_token_not_now(tmp_path, size):
     app = make_app(store=SessionStore(tmp_path / "data"), backend=scripted())
     async with app.run_test(size=size) as pilot:
         await run_once(app, pilot)
+        await pilot.pause()
+        shown = figures(app)  # as the run left it, no key pressed
+        assert "last " in shown and "now " not in shown, shown
         table = app.main.query_one(SessionsTable)
         table.focus()
         await pilot.press("home")

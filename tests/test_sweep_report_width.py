@@ -66,3 +66,26 @@ def test_piped_report_is_bounded(private_data_dir, capsys, monkeypatch):
     assert max(_widths(out)) <= PIPED_WIDTH
     table = [line for line in out.splitlines() if "skipped" in line and "│" in line]
     assert len(table) == 12 and max(_widths("\n".join(table))) <= 120
+
+
+def test_configuration_reasons_are_footnotes_too(private_data_dir, capsys, monkeypatch):
+    from profiler.sweep.configs import PRESETS
+
+    monkeypatch.setenv("COLUMNS", "120")
+    store = SessionStore()
+    spec = SweepSpec(mode="local", batches=[1], lengths=[16], precisions=[], configs=["baseline", "int8"],
+                     config_definitions={name: PRESETS[name] for name in ("baseline", "int8")}, repeat=1, seed=7)
+    sweep_id = create_sweep(store, spec)
+    sweeps = SweepStore(store.path)
+    try:
+        for row in sweeps.cells(sweep_id):
+            sweeps.end_cell(sweep_id, row.cell, row.repeat, SKIPPED, reason=REASON)
+        report(sweeps, sweep_id, _args(), write_files=False)
+    finally:
+        sweeps.close()
+    out = capsys.readouterr().out
+    assert " ".join(out.split()).count(REASON) == 1  # one footnote, shared by both tables
+    # two cells and two configurations, each one line naming the footnote
+    rows = [line for line in out.splitlines() if "skipped" in line and "│" in line]
+    assert len(rows) == 4 and all("skipped [1]" in line for line in rows)
+    assert max(_widths(out)) <= 120

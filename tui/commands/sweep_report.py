@@ -124,9 +124,12 @@ def _print_tables(sweep_id, spec, results, analysis, comparisons, axis: str) -> 
     table = Table(title=f"sweep {sweep_id[:8]}: per cell (per-token ms; tokens/s aggregate)", title_justify="left")
     for title in ("line", axis, "status", "p50", "p95", "p99", "TTFT p50", "tok/s", "peak MB", "floor ms",
                   "bound", "of floor"):
-        # no cell wraps: a long line name is cut with … (its full text is in --out's cells.csv)
+        # the line and status cells don't wrap: a long line name is cut with … (its full text is in --out's
+        # cells.csv), a reason is a footnote; a figure's title may take two lines where the width is short
+        text = title in ("line", "status")
         table.add_column(title, justify="left" if title in ("line", "status", "bound") else "right",
-                         no_wrap=True, overflow="ellipsis", max_width=LINE_MAX_WIDTH if title == "line" else None)
+                         no_wrap=text, overflow="ellipsis" if text else "fold",
+                         max_width=LINE_MAX_WIDTH if title == "line" else None)
     notes = cell_notes(results)
     for r in results:
         status = r.status if not r.reason else f"{r.status} [{notes.index(r.reason) + 1}]"
@@ -143,7 +146,7 @@ def _print_tables(sweep_id, spec, results, analysis, comparisons, axis: str) -> 
         for line in analysis["words"]:
             console.print(_text(f"  {line}"), soft_wrap=True)
     if comparisons:
-        _print_comparisons(console, comparisons)
+        _print_comparisons(console, comparisons, notes)
 
 
 def cell_notes(results) -> list[str]:
@@ -155,25 +158,44 @@ def cell_notes(results) -> list[str]:
     return notes
 
 
-def _print_comparisons(console, comparisons) -> None:
+def _print_comparisons(console, comparisons, notes: list[str]) -> None:
+    """The configurations table; a skipped or failed configuration's reason is a footnote, numbered on from
+    the cells table's (a reason already there keeps its number)."""
     from rich.table import Table
 
-    table = Table(title="configurations vs baseline (greedy outputs compared on the same prompts)",
-                  title_justify="left")
-    for title in ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB", "compile s",
-                  "speed-up (95% CI)", "verdict", "exact", "1st div", "ROUGE-L", "$/1M tok"):
-        table.add_column(title, justify="left" if title in ("config", "verdict") else "right")
+    # two tables, speed then verdict and quality: sixteen columns in one didn't fit 120 columns
+    speed = Table(title="configurations vs baseline: speed (per-token ms; tokens/s aggregate)", title_justify="left")
+    verdicts = Table(title="configurations vs baseline: verdict and quality (greedy outputs compared on the same "
+                     "prompts)", title_justify="left")
+    for table, titles in ((speed, ("config", "batch", "tokens", "tok/s", "p50", "p95", "p99", "TTFT", "peak MB",
+                                   "compile s")),
+                          (verdicts, ("config", "batch", "speed-up (95% CI)", "verdict", "exact", "1st div", "ROUGE-L",
+                                      "$/1M tok"))):
+        for title in titles:
+            text = title in ("config", "verdict", "speed-up (95% CI)")
+            table.add_column(title, justify="left" if title in ("config", "verdict") else "right", no_wrap=text,
+                             overflow="ellipsis" if text else "fold",
+                             max_width=LINE_MAX_WIDTH if title == "config" else None)
+    new_notes: list[str] = []
     for c in comparisons:
         speedup = "–" if c.speedup is None else f"x{c.speedup:.2f}"
         if c.speedup_ci_low is not None:
             speedup += f" ({c.speedup_ci_low:.2f}–{c.speedup_ci_high:.2f})"
-        verdict = c.verdict if c.status == "done" else f"{c.status}: {c.reason or ''}"
-        table.add_row(_text(c.config), str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
+        verdict = c.verdict if c.status == "done" else c.status
+        if c.status != "done" and c.reason:
+            if c.reason not in notes:
+                notes.append(c.reason)
+                new_notes.append(c.reason)
+            verdict += f" [{notes.index(c.reason) + 1}]"
+        speed.add_row(_text(c.config), str(c.batch), str(c.max_new_tokens), _f(c.tokens_per_s, ".1f"), _f(c.p50_ms),
                       _f(c.p95_ms), _f(c.p99_ms), _f(c.ttft_p50_ms), _f(c.peak_memory_mb, ".0f"),
-                      _f(c.compile_ms / 1000 if c.compile_ms is not None else None, ".1f"), speedup, _text(verdict),
-                      _f(c.exact_match_rate, ".0%"), _f(c.mean_first_divergence, ".1f"), _f(c.rouge_l_f1, ".3f"),
-                      _f(c.cost_per_million_usd, ".2f"))
-    console.print(table)
+                      _f(c.compile_ms / 1000 if c.compile_ms is not None else None, ".1f"))
+        verdicts.add_row(_text(c.config), str(c.batch), speedup, _text(verdict), _f(c.exact_match_rate, ".0%"),
+                         _f(c.mean_first_divergence, ".1f"), _f(c.rouge_l_f1, ".3f"), _f(c.cost_per_million_usd, ".2f"))
+    console.print(speed)
+    console.print(verdicts)
+    for reason in new_notes:
+        console.print(_text(f"[{notes.index(reason) + 1}] {reason}"))
 
 
 def _text(value: str):
