@@ -21,9 +21,8 @@ from typing import Any, Iterable, Iterator, Sequence, TextIO
 from profiler.columns import ALL_COLUMNS
 from profiler.errors import InputError
 from profiler.export_target import STDOUT  # noqa: F401 - re-exported: csv_io's public name
-from profiler.export_target import check_writable_target, is_stdout, publish, remove_stale_temps, temp_path
+from profiler.export_target import STDOUT_HINT, check_writable_target, is_stdout, replacing_file
 from profiler.session_fields import CSV_FIELDS, SESSIONS
-from profiler.signal_guard import signals_raise
 from profiler.store.location import names_the_store
 
 # RFC 4180 line ends. Not just style: the csv module quotes a field only when it holds a
@@ -108,26 +107,8 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, Any]], *, force:
     """
     if is_stdout(path):
         return write_stdout(rows)
-    target = Path(path)
-    check_writable_target(target, force=force)
-    remove_stale_temps(target)
-    temp = temp_path(target)
-    try:
-        with signals_raise():  # SIGTERM/SIGHUP raise here, so the finally below removes the temp file
-            try:
-                # os.open with 0o666 lets the umask decide the mode, as for any new file; mkstemp
-                # would leave the export readable by its owner only.
-                descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
-                with open(descriptor, "w", encoding="utf-8", newline="") as handle:
-                    count = write_rows(handle, rows)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                publish(temp, target, force=force)
-            finally:
-                temp.unlink(missing_ok=True)
-    except OSError as exc:
-        raise InputError(f"can't write {target}: {exc.strerror or exc}") from None
-    return count
+    with replacing_file(path, force=force, hint=STDOUT_HINT) as handle:
+        return write_rows(handle, rows)
 
 
 def write_stdout(rows: Iterable[dict[str, Any]]) -> int:

@@ -166,3 +166,22 @@ async def test_latency_panel_shows_the_bandwidth_fraction(tmp_path):
         await pilot.pause()
         await pilot.pause()
         assert not line.display
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+async def test_every_label_and_field_is_on_screen(tmp_path, size):
+    """At 80×24 the focused model field once scrolled its label out of sight (issue 21)."""
+    from textual.widgets import Label
+
+    from screen_text import region_lines
+
+    app = build_app(SessionStore(tmp_path / "data"))
+    async with app.run_test(size=size) as pilot:
+        screen = await open_estimate(app, pilot)
+        column = screen.query_one("#estimate-inputs")
+        shown = region_lines(app, column)
+        for label in screen.query(Label):
+            assert any(str(label.render()) in line for line in shown), (label.render(), shown)
+        for field in column.children:  # every field's row lies inside the column, not scrolled away
+            assert column.region.contains_region(field.region), field.id
+        assert column.scroll_y == 0

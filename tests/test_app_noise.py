@@ -75,6 +75,9 @@ async def test_the_app_starts_each_session_after_its_view_settled_and_stores_it(
             await pilot.pause(0.01)
         from profiler.collect import RunSettings
 
+        # the product waits at most 1 s for the view's ack; CI's parallel workers can keep a redraw
+        # longer than that, and this test is about the ack arriving and being stored, not its speed
+        app.main.controller.settle = {**SETTLE, "ack_timeout_s": 10.0}  # the most settle.py allows
         app.main.controller.run("hello", RunSettings(max_new_tokens=4, warmup=1, system_metrics=False))
         for _ in range(200):
             await pilot.pause(0.05)
@@ -86,7 +89,7 @@ async def test_the_app_starts_each_session_after_its_view_settled_and_stores_it(
     for session in sessions:
         settled = session["environment"]["app_settle"]
         assert settled["acknowledged"] is True and settled["gap_ms"] == SETTLE["gap_ms"]
-        assert settled["ack_wait_ms"] >= 0 and settled["ack_timeout_s"] == SETTLE["ack_timeout_s"]
+        assert settled["ack_wait_ms"] >= 0 and settled["ack_timeout_s"] == 10.0
         assert "acknowledged its start" in settle_line(settled)
 
 

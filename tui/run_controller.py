@@ -61,6 +61,8 @@ class RunController:
         """Anything with a thread-safe `post_message` (the main screen)."""
         self._engine_factory = engine_factory
         self.backend_options = backend_options
+        self.settle = dict(SETTLE)
+        """How each local session waits for the view (see SETTLE); a test on a loaded box may allow longer."""
         self.engine = None
         self.loading = False
         self.run_active = False
@@ -174,7 +176,7 @@ class RunController:
         self.streams = {}
         if self.remote is None:
             # each session waits for the view to draw its start, then a gap (profiler/engine/settle.py)
-            self.engine.run(prompt, settings, settle=SETTLE, breakdown=breakdown)
+            self.engine.run(prompt, settings, settle=self.settle, breakdown=breakdown)
             return
         if not self._engine_alive():
             self.start_engine()

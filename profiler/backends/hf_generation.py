@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from profiler.backends.base import Generation, SamplingSettings, StepOutput
 from profiler.backends.sampling import make_sampler

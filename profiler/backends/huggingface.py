@@ -14,7 +14,7 @@ from typing import Any
 from profiler.backends.base import Backend, BackendInfo, Generation, ProgressCallback, SamplingSettings
 from profiler.backends.byte_tokenizer import ByteTokenizer, IncrementalByteDecoder
 from profiler.backends.cache_keyword import cache_keyword
-from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_LABEL, EMBEDDED_MODEL_ID
+from profiler.backends.embedded import EMBEDDED_CONFIG, EMBEDDED_MODEL_ID
 from profiler.backends.hf_tokenizer import IncrementalDecoder, encode_prompt
 from profiler.backends.options import FLASH_ATTENTION, BackendOptions, looks_like_path
 from profiler.environment import base_environment, nvidia_driver_version

@@ -62,7 +62,7 @@ def collect_and_report(store, options, settings, prompts: list[str], *, as_json:
 
             print_repeat_summaries(sessions)  # llama-bench style: mean ± sd, min–max across the repeats
         if interrupts.received:
-            err.print(f"[yellow]interrupted[/]: the current session was saved as 'interrupted'")
+            err.print("[yellow]interrupted[/]: the current session was saved as 'interrupted'")
     except OSError:
         pass  # stdout is gone (dropped SSH link); the data is safe in the store
     return interrupts.exit_code

@@ -9,7 +9,7 @@ the same as `tokenlat-tui estimate` prints, so the app and the CLI never disagre
 from __future__ import annotations
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -35,6 +35,15 @@ def gpu_names() -> list[str]:
     return [name for name in list_gpus() if name != CPU_NAME]
 
 
+class InputsColumn(Vertical):
+    """The inputs, one label above each field; where the column is too short for the blank line above
+    each label (80×24) the blank lines go (`-compact`), so no label scrolls out of sight."""
+
+    def on_resize(self, _event: events.Resize) -> None:
+        labels = len(self.query(Label))
+        self.set_class(self.content_size.height < len(self.children) + labels, "-compact")
+
+
 class EstimateScreen(ModalScreen[None]):
     """Choose the inputs on the left; the estimate (or one line saying what is wrong) on the right."""
 
@@ -51,7 +60,7 @@ class EstimateScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="estimate-box"):
-            with Vertical(id="estimate-inputs"):
+            with InputsColumn(id="estimate-inputs"):
                 yield Label("model")
                 yield Select([(name, name) for name in list_architectures()], value=self._initial_model,
                              allow_blank=False, id="estimate-model")
