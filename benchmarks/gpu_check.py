@@ -39,7 +39,6 @@ import gc
 import importlib
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -49,8 +48,10 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout, installed or not
 
+from benchmarks.gpu_checks.cpu_paths import CpuPaths  # noqa: E402
+from benchmarks.gpu_checks.gpu_paths import GpuPaths  # noqa: E402
+
 PASS, FAIL, SKIPPED = "pass", "fail", "skipped"
-PROMPT = "Explain in a few words why a decode step reads every weight once."
 NEEDED = ("torch", "transformers")
 OPTIONAL = {"pynvml": "nvml_sampling", "bitsandbytes": "bitsandbytes_8bit, bitsandbytes_4bit", "psutil": "CPU samples"}
 
@@ -85,7 +86,7 @@ def prerequisites() -> dict[str, Any]:
     return found
 
 
-class Checks:
+class Checks(CpuPaths, GpuPaths):
     def __init__(self, budget_s: float, data_dir: Path, facts: dict[str, Any], big: str, small: str) -> None:
         self.deadline = time.monotonic() + budget_s
         self.data_dir = data_dir
@@ -124,274 +125,6 @@ class Checks:
         if result["status"] != SKIPPED:
             log(f"{name}: {result['status']} ({result['seconds']} s)")
         self.results[name] = result
-
-    # -- CPU paths (run everywhere)
-    def cpu_decode(self) -> dict[str, Any]:
-        from profiler.backends import BackendOptions
-
-        session_id, tokens = self._collect(BackendOptions(device="cpu"), tokens=16)
-        self.trace_sessions.append(session_id)
-        decode = [t["latency_ms"] for t in tokens if t["phase"] == "decode"]
-        _require(len(tokens) == 16, f"{len(tokens)} tokens stored, not 16")
-        return {"session": session_id, "tokens": len(tokens), "decode_p50_ms": round(statistics.median(decode), 3),
-                "samples": len(self.store.session_metrics(session_id))}
-
-    def trace_export(self) -> dict[str, Any]:
-        from decimal import Decimal
-
-        from profiler.trace import read_trace_sessions, write_trace
-
-        _require(bool(self.trace_sessions), "no session to export (cpu_decode failed)")
-        items = read_trace_sessions(self.store, self.trace_sessions)
-        path = self.data_dir / "gpu_check_trace.json"
-        write_trace(items, str(path), force=True)
-        trace = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
-        names = {(e["pid"], e["tid"]): e["args"]["name"] for e in trace["traceEvents"]
-                 if e["ph"] == "M" and e["name"] == "thread_name"}
-        exact = 0
-        for pid, item in enumerate(items, 1):
-            slices = {e["args"]["k"]: e for e in trace["traceEvents"] if e["ph"] == "X" and e["pid"] == pid
-                      and names[(pid, e["tid"])] == "tokens" and e["cat"] == "token"}
-            for token in item.tokens:
-                _require(int(Decimal(slices[token["k"]]["dur"]) * 1000) == round(token["latency_ms"] * 1e6),
-                         f"session {item.session['id'][:8]} k={token['k']}: slice != stored latency")
-                exact += 1
-        counters = sorted({e["name"] for e in trace["traceEvents"] if e["ph"] == "C"})
-        gpu_sessions = [item for item in items if str(item.session.get("device", "")).startswith("cuda")]
-        if gpu_sessions and self.facts.get("pynvml") is not None:
-            _require("SM clock MHz" in counters, f"GPU sessions but no NVML counter in the trace: {counters}")
-        return {"sessions": len(items), "tokens_exact_to_ns": exact, "events": len(trace["traceEvents"]),
-                "counters": counters, "bytes": path.stat().st_size}
-
-    def breakdown(self, device: str = "cpu") -> dict[str, Any]:
-        from profiler.backends import BackendOptions, load_backend
-        from profiler.backends.base import SamplingSettings
-        from profiler.breakdown import class_rows, run_profiled_pass
-        from profiler.breakdown.summary import step_figures
-
-        backend = load_backend(BackendOptions(device=device))
-        try:
-            result = run_profiled_pass(backend, backend.encode(PROMPT), SamplingSettings(), max_new_tokens=24,
-                                       ignore_eos=True)
-        finally:
-            backend.close()
-        figures = step_figures(result)
-        gap = abs(figures["classes_ms"] - figures["step_ms"]) / figures["step_ms"]
-        _require(gap <= 0.10, f"classes add up to {figures['classes_ms']:.3f} ms of a {figures['step_ms']:.3f} ms step")
-        out = {"step_ms": round(figures["step_ms"], 3), "classes_ms": round(figures["classes_ms"], 3),
-               "cpu_share": {row.name: round(row.share, 3) for row in class_rows(result)}}
-        if device != "cpu":
-            device_rows = class_rows(result, device=True)
-            _require(sum(row.median_ms for row in device_rows) > 0, "no kernel time recorded by the CUDA activities")
-            out["kernel_share"] = {row.name: round(row.share, 3) for row in device_rows}
-            out["kernel_ms_median"] = {row.name: round(row.median_ms, 4) for row in device_rows}
-        return out
-
-    # -- GPU paths
-    def cuda_event_timing(self) -> dict[str, Any]:
-        import torch
-
-        from profiler.backends import BackendOptions, load_backend
-        from profiler.backends.base import SamplingSettings
-
-        backend = load_backend(BackendOptions(device="cuda"))
-        rows = []
-        try:
-            for _round in range(2):  # the first generation warms up (kernels, allocator); the second is read
-                generation = backend.start(backend.encode(PROMPT), SamplingSettings())
-                rows = []
-                try:
-                    for _k in range(48):
-                        torch.cuda.synchronize()
-                        started = time.perf_counter_ns()
-                        out = generation.step()
-                        torch.cuda.synchronize()
-                        host_ns = time.perf_counter_ns() - started
-                        rows.append((host_ns, out.forward_ns, out.sample_ns))
-                finally:
-                    generation.close()
-        finally:
-            backend.close()
-        _require(all(f is not None and s is not None for _h, f, s in rows), "steps without CUDA-event times")
-        decode = rows[1:]
-        ratios = [(f + s) / h for h, f, s in decode]
-        over = [(f + s) - h for h, f, s in decode if f + s > h * 1.01 + 20_000]
-        _require(not over, f"{len(over)} token(s) whose events outlast the host window around them")
-        gaps_us = sorted((h - f - s) / 1000 for h, f, s in decode)
-        return {"tokens": len(decode), "events_over_host_median": round(statistics.median(ratios), 4),
-                "events_over_host_min": round(min(ratios), 4),
-                "host_minus_events_us_p50": round(gaps_us[len(gaps_us) // 2], 1),
-                "host_minus_events_us_max": round(gaps_us[-1], 1),
-                "host_ms_median": round(statistics.median(h for h, _f, _s in decode) / 1e6, 4)}
-
-    def nvml_sampling(self) -> dict[str, Any]:
-        import torch
-
-        from profiler.system_metrics import MetricsSampler
-
-        sampler = MetricsSampler("cuda")
-        sampler.start()
-        try:
-            a = torch.randn(8192, 8192, device="cuda", dtype=torch.float16)
-            until = time.monotonic() + 3.0
-            while time.monotonic() < until:  # real work, so clocks, power and temperature move
-                for _ in range(20):
-                    a = (a @ a).clamp_(-1, 1)
-                torch.cuda.synchronize()
-        finally:
-            sampler.stop()
-        samples = sampler.drain()
-        _require(len(samples) >= 20, f"{len(samples)} samples in 3 s (20 Hz expected)")
-        columns = ("wall_time", "gpu_util", "gpu_mem_mb", "gpu_temp_c", "sm_clock_mhz", "power_w", "throttle_reasons")
-        values = {name: [s[i] for s in samples] for i, name in enumerate(columns)}
-        present = {name: all(v is not None for v in values[name]) for name in columns[1:]}
-        _require(all(present.values()), f"NVML fields missing: {[n for n, ok in present.items() if not ok]}")
-        changing = {name: len(set(values[name])) > 1 for name in ("gpu_util", "gpu_temp_c", "sm_clock_mhz", "power_w",
-                                                                  "throttle_reasons")}
-        _require(changing["power_w"] or changing["gpu_temp_c"] or changing["sm_clock_mhz"],
-                 "power, temperature and SM clock never changed under load")
-        return {"samples": len(samples), "changing": changing,
-                "sm_clock_mhz": [min(values["sm_clock_mhz"]), max(values["sm_clock_mhz"])],
-                "power_w": [round(min(values["power_w"]), 1), round(max(values["power_w"]), 1)],
-                "temp_c": [min(values["gpu_temp_c"]), max(values["gpu_temp_c"])],
-                "throttle_reasons": sorted(set(values["throttle_reasons"]))}
-
-    def bitsandbytes(self, quant: str) -> dict[str, Any]:
-        import torch
-
-        from model.estimate import estimate_from_names
-        from profiler.backends import BackendOptions
-
-        baseline = torch.cuda.memory_allocated()  # what earlier checks left alive (compile caches) is not ours
-
-        def loaded(_backend) -> float:
-            torch.cuda.synchronize()
-            return torch.cuda.memory_allocated() - baseline
-
-        options = BackendOptions(random_weights=self.small, quant=quant, device="cuda", dtype="float16",
-                                 data_dir=str(self.data_dir))
-        session_id, tokens, measured = self._collect(options, tokens=16, after_load=loaded)
-        self.trace_sessions.append(session_id)
-        estimated = estimate_from_names(self.small, quant=quant, dtype="float16", gpu=self.facts["gpu"])
-        ratio = measured / estimated.weights_bytes
-        _require(len(tokens) == 16, f"{len(tokens)} tokens decoded, not 16")
-        # a sanity band, not a target: the estimator counts bitsandbytes' scales and its 16-bit lm_head
-        _require(0.5 <= ratio <= 2.0, f"allocated {measured / 2**20:.0f} MiB vs estimated "
-                                      f"{estimated.weights_bytes / 2**20:.0f} MiB")
-        decode = [t["latency_ms"] for t in tokens if t["phase"] == "decode"]
-        return {"model": self.small, "allocated_mib": round(measured / 2**20, 1),
-                "estimated_weights_mib": round(estimated.weights_bytes / 2**20, 1),
-                "allocated_over_estimate": round(ratio, 3),
-                "decode_p50_ms": round(statistics.median(decode), 3)}
-
-    def static_compile(self) -> dict[str, Any]:
-        from profiler.backends import BackendOptions
-
-        runs = {}
-        for name, options in (("dynamic", BackendOptions(device="cuda", dtype="float32", batch=1)),
-                              ("static_compile", BackendOptions(device="cuda", dtype="float32", batch=1,
-                                                                cache="static", compile=True))):
-            runs[name] = self._collect_batch(options, batch=1, tokens=64)
-        dynamic, compiled = runs["dynamic"], runs["static_compile"]
-        equal = dynamic["token_ids"] == compiled["token_ids"]
-        first_difference = next((i + 1 for i, (a, b) in enumerate(zip(dynamic["token_ids"], compiled["token_ids"]))
-                                 if a != b), None)
-        _require(equal, f"greedy tokens differ from k={first_difference}")
-        return {"tokens_equal": equal, "tokens": len(dynamic["token_ids"]),
-                "dynamic_step_p50_ms": dynamic["summary"]["step_p50_ms"],
-                "static_compile_step_p50_ms": compiled["summary"]["step_p50_ms"],
-                "speedup": round(dynamic["summary"]["step_p50_ms"] / compiled["summary"]["step_p50_ms"], 3),
-                "compile_ms": compiled["summary"]["compile_ms"]}
-
-    def random_weights_7b(self) -> dict[str, Any]:
-        import torch
-
-        from model.efficiency import session_efficiency
-        from model.estimate import estimate_from_names
-        from profiler.backends import BackendOptions
-
-        baseline = torch.cuda.memory_allocated()  # what earlier checks left alive (compile caches) is not ours
-
-        def loaded(_backend) -> float:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            return torch.cuda.memory_allocated() - baseline
-
-        tokens_wanted = 32
-        options = BackendOptions(random_weights=self.big, device="cuda", dtype="bfloat16")
-        session_id, tokens, weights = self._collect(options, tokens=tokens_wanted, after_load=loaded)
-        peak = torch.cuda.max_memory_allocated() - baseline
-        self.trace_sessions.append(session_id)
-        session = self.store.get_session(session_id)
-        estimated = estimate_from_names(self.big, dtype="bfloat16", gpu=self.facts["gpu"], batch=1,
-                                        input_tokens=session["input_tokens"], output_tokens=tokens_wanted)
-        efficiency = session_efficiency(session)
-        out = {"model": self.big, "weights_allocated_gib": round(weights / 2**30, 3),
-               "weights_estimated_gib": round(estimated.weights_bytes / 2**30, 3),
-               "peak_allocated_gib": round(peak / 2**30, 3),
-               "peak_estimated_gib": round(estimated.peak_memory_bytes / 2**30, 3),
-               "estimate_hardware": estimated.hardware, "decode_p50_ms": session["decode_p50_ms"],
-               "decode_floor_ms": round(estimated.decode_ms_per_token_floor, 4)}
-        _require(abs(weights / estimated.weights_bytes - 1) < 0.05,
-                 f"weights: {out['weights_allocated_gib']} GiB allocated vs {out['weights_estimated_gib']} estimated")
-        if efficiency is None:
-            out["achieved_fraction"] = None
-            out["note"] = f"the GPU table has no row for {self.facts['gpu']!r}: no bandwidth fraction"
-        else:
-            out["achieved_fraction"] = round(efficiency.fraction, 4)
-            out["floor_at_median_context_ms"] = round(efficiency.floor_ms, 4)
-            _require(0 < efficiency.fraction <= 1.0,
-                     f"measured decode beat the roofline floor ({efficiency.fraction:.2f})")
-        return out
-
-    def batch_sweep(self) -> dict[str, Any]:
-        from profiler.backends import BackendOptions
-
-        out = {}
-        for batch in (1, 8, 32):
-            run = self._collect_batch(BackendOptions(device="cuda", batch=batch), batch=batch, tokens=32)
-            out[str(batch)] = {"step_p50_ms": run["summary"]["step_p50_ms"],
-                               "aggregate_tokens_per_s": run["summary"]["aggregate_tokens_per_s"],
-                               "peak_memory_mb": run["summary"]["peak_memory_mb"]}
-        _require(out["32"]["aggregate_tokens_per_s"] > out["1"]["aggregate_tokens_per_s"],
-                 "batch 32 gave no more tokens/s than batch 1")
-        return {"batches": out}
-
-    # -- helpers: the project's own collection paths, on this run's private store
-    def _collect(self, options, *, tokens: int, after_load: Callable[[Any], Any] | None = None):
-        from profiler.backends import load_backend
-        from profiler.collect import Collector, RunSettings
-
-        backend = load_backend(options)
-        try:
-            measured = after_load(backend) if after_load else None
-            settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=1, repeat=1)
-            outcomes = Collector(backend, self.store, settings).run([PROMPT])
-        finally:
-            backend.close()
-        session_id = next(o.session_id for o in outcomes if not o.warmup)
-        stored = self.store.session_tokens(session_id)
-        return (session_id, stored, measured) if after_load else (session_id, stored)
-
-    def _collect_batch(self, options, *, batch: int, tokens: int) -> dict[str, Any]:
-        from profiler.backends import load_backend
-        from profiler.batch_collect import collect_batch
-        from profiler.collect import RunSettings
-
-        backend = load_backend(options)
-        try:
-            settings = RunSettings(max_new_tokens=tokens, ignore_eos=True, warmup=1, repeat=1)
-            run = collect_batch(backend, self.store, settings, [f"{PROMPT} ({i})" for i in range(batch)], batch=batch)
-        finally:
-            backend.close()
-        first = next(s for s in run.sessions if not s.warmup)
-        token_ids = [t["token_id"] for t in self.store.session_tokens(first.session_id)]
-        return {"summary": run.summary, "token_ids": token_ids}
-
-
-def _require(condition: bool, why: str) -> None:
-    if not condition:
-        raise AssertionError(why)
 
 
 def _free_gpu() -> None:

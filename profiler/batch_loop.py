@@ -24,7 +24,7 @@ from profiler.clock import Clock
 from profiler.decode_loop import STOP_CANCELLED, STOP_EOS, STOP_LENGTH
 from profiler.gc_watch import GcWatch
 from profiler.records import DECODE, PREFILL, TokenRecord
-from profiler.sched_watch import sched_watch
+from profiler.sched_watch import SchedWatch
 
 StepRecords = list[tuple[int, TokenRecord]]
 """(batch index, record) for every sequence still recording at this step."""
@@ -39,7 +39,7 @@ def run_batch_generation(generation: Generation, *, input_tokens: Sequence[int],
     `eos_k` (one entry per sequence, filled in as EOS appears) is the caller's list, so what was
     found survives a cancel or an exception. `scheduler_accounting=False` records no CPU wait.
     """
-    with sched_watch(scheduler_accounting) as sched:  # opened here: it reads the thread that decodes
+    with SchedWatch(scheduler_accounting) as sched:  # opened here: it reads the thread that decodes
         return _loop(generation, input_tokens, max_new_tokens, eos_token_ids, ignore_eos, clock, cancel, gc_watch,
                      on_step, eos_k, sched)
 

@@ -17,7 +17,7 @@ from profiler.decode_loop import STOP_CANCELLED, run_generation
 from profiler.errors import InputError, StoreError, first_line
 from profiler.flag_checks import MAX_NEW_TOKENS, MAX_REPEAT, MAX_WARMUP, check_finite, check_seed
 from profiler.gc_watch import GcWatch
-from profiler.machine_noise import Finding, gpu_findings, session_noise, try_snapshot
+from profiler.machine_noise import Finding, device_gpu_findings, session_noise, try_snapshot
 from profiler.records import FAILED, FINISHED, INTERRUPTED, SessionMeta, TokenRecord
 from profiler.session_fields import backend_fields
 from profiler.store import SessionStore
@@ -158,9 +158,7 @@ class Collector:
         """The GPU's side of the machine's noise (other processes, clocks, power...), checked once per
         collector: nothing on a CPU run."""
         if self._gpu_noise is None:
-            device = self.backend.info.device or ""
-            index = int(device.split(":")[1]) if device.startswith("cuda:") else 0
-            self._gpu_noise = gpu_findings(index) if device.startswith("cuda") else []
+            self._gpu_noise = device_gpu_findings(self.backend.info.device or "")
         return self._gpu_noise
 
     def _meta(self, prompt: str, ids: list[int], warmup: bool, repeat_index: int) -> SessionMeta:

@@ -39,14 +39,14 @@ from typing import Any
 
 from profiler.columns import ALL_COLUMNS, EXTRA_COLUMNS, SEED_COLUMNS
 from profiler.csv_cells import CellReader, iso_utc
-from profiler.csv_limits import (IDLE_TIMEOUT_S, IMPORT_BATCH_ROWS, MAX_IMPORT_SESSIONS, MAX_RECORD_CHARS,
-                                 max_header_columns, normalise_prompt_id)
+from profiler.csv_import_sinks import CollectingSink, ParsedSession, StoreSink
+from profiler.csv_limits import IDLE_TIMEOUT_S, MAX_IMPORT_SESSIONS, MAX_RECORD_CHARS, max_header_columns, \
+    normalise_prompt_id
 from profiler.csv_lines import BoundedLines, open_csv_text
 from profiler.errors import CsvFormatError
-from profiler.records import DECODE, PREFILL, SessionMeta, TokenRecord
-from profiler.session_fields import CSV_FIELDS, META, SESSIONS, TOKENS
+from profiler.records import DECODE, PREFILL, TokenRecord
+from profiler.session_fields import CSV_FIELDS, SESSIONS, TOKENS
 from profiler.store.location import names_the_store
-from profiler.store.session_rows import token_row
 
 OPEN_SESSIONS = 16
 """Sessions whose parsed columns are kept while importing (interleaved rows of a few sessions)."""
@@ -62,7 +62,6 @@ SESSION_COLUMNS = [f.csv for f in _SESSION_FIELDS]
 """Columns that describe the session rather than the token: equal on every row of a Prompt_ID."""
 _TOKEN_FIELDS = [f for f in CSV_FIELDS if f.table == TOKENS and f.name != "phase"]
 """Read cell by cell; phase after them, as its default follows k."""
-_META_COLUMNS = {f.csv: f.name for f in _SESSION_FIELDS if f.role == META}
 
 FORMAT_FULL = "tokenlat-tui"
 FORMAT_SEED = "seed"
@@ -83,19 +82,6 @@ class ImportResult:
     context_mismatches: int = 0
     """Rows whose Context_Size isn't Input_Token_Length + k - 1 (imported as they are)."""
     first_mismatch_line: int | None = None
-
-
-@dataclass
-class ParsedSession:
-    """One Prompt_ID as read from the file (tokens and line_of_k: only where kept, `read_csv_sessions`)."""
-
-    session_id: str
-    first_line: int
-    raw_session_cells: tuple[str, ...]
-    """Its session cells on its first row: later rows compare against these first (fast path)."""
-    fields: dict[str, Any]
-    tokens: list[TokenRecord] = field(default_factory=list)
-    line_of_k: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,7 +117,7 @@ def import_csv(store, path: str | os.PathLike, *, now: dt.datetime | None = None
         raise CsvFormatError(f"{path} is the session store itself, not a CSV; nothing imported")
     try:
         with store.bulk_import() as bulk:
-            sink = _StoreSink(bulk, f"import:{Path(path).name}", str(path))
+            sink = StoreSink(bulk, f"import:{Path(path).name}", str(path))
             parsed = _parse_file(path, sink, now, idle_timeout_s)
             sink.flush()
     except CsvFormatError as exc:
@@ -142,7 +128,7 @@ def import_csv(store, path: str | os.PathLike, *, now: dt.datetime | None = None
 
 def read_csv_sessions(path: str | os.PathLike, *, now: dt.datetime | None = None) -> ParsedCsv:
     """Parse and check the whole file into memory without touching any store; CsvFormatError names the line."""
-    sink = _CollectingSink()
+    sink = CollectingSink()
     parsed = _parse_file(path, sink, now, IDLE_TIMEOUT_S)
     return replace(parsed, sessions=list(sink.sessions.values()))
 
@@ -157,65 +143,6 @@ def _parse_file(path: str | os.PathLike, sink, now: dt.datetime | None, idle_tim
             return _RowParser(str(path), sink, now).parse(BoundedLines(handle, str(path)))
     except OSError as exc:
         raise CsvFormatError(f"can't read {path}: {exc.strerror or exc}") from None
-
-
-class _StoreSink:
-    """Sessions and token rows into an import's transaction, tokens in batches of IMPORT_BATCH_ROWS."""
-
-    def __init__(self, bulk, source: str, name: str) -> None:
-        self.bulk = bulk
-        self.source = source
-        self.name = name
-        self.pending: list[tuple] = []
-        self.pending_lines: dict[tuple[str, int], int] = {}
-        """(session, k) -> line of the rows not yet written: a duplicate among them names both lines."""
-
-    def session(self, parser: _RowParser, session_id: str, line: int, fields: dict[str, Any]) -> None:
-        if self.bulk.has_session(session_id):
-            raise parser.fail(line, f"session {session_id} is already in the store")
-        meta, overrides = _session_row(session_id, fields, self.source)
-        self.bulk.add_session(session_id, meta, status=overrides["status"], started=overrides["started"])
-
-    def token(self, parser: _RowParser, session_id: str, line: int, token: TokenRecord) -> None:
-        key = (session_id, token.k)
-        first = self.pending_lines.get(key)
-        if first is not None:
-            raise parser.fail(line, f"duplicate (Prompt_ID, Token_Index_k) = ({session_id}, {token.k}), "
-                                    f"first on line {first}")
-        self.pending_lines[key] = line
-        self.pending.append(token_row(session_id, token))
-        if len(self.pending) >= IMPORT_BATCH_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        failed = self.bulk.add_tokens(self.pending)
-        if failed is not None:
-            session_id, k = self.pending[failed][0], self.pending[failed][1]
-            line = self.pending_lines[(session_id, k)]
-            raise CsvFormatError(f"{self.name} line {line}: duplicate (Prompt_ID, Token_Index_k) = "
-                                 f"({session_id}, {k}), also on an earlier line")
-        self.pending.clear()
-        self.pending_lines.clear()
-
-
-class _CollectingSink:
-    """Every session with its tokens in memory (`read_csv_sessions`: small files, no store)."""
-
-    def __init__(self) -> None:
-        self.sessions: dict[str, ParsedSession] = {}
-
-    def session(self, parser: _RowParser, session_id: str, line: int, fields: dict[str, Any]) -> None:
-        self.sessions[session_id] = ParsedSession(session_id, line, (), fields)
-
-    def token(self, parser: _RowParser, session_id: str, line: int, token: TokenRecord) -> None:
-        session = self.sessions[session_id]
-        if token.k in session.line_of_k:
-            raise parser.fail(line, f"duplicate (Prompt_ID, Token_Index_k) = ({session_id}, {token.k}), "
-                                    f"first on line {session.line_of_k[token.k]}")
-        session.line_of_k[token.k] = line
-        session.tokens.append(token)
 
 
 class _RowParser(CellReader):
@@ -398,12 +325,6 @@ class _RowParser(CellReader):
         if produced is None:
             return 0.0
         return dt.datetime.fromisoformat(produced).timestamp() or math.ulp(0.0)
-
-
-def _session_row(session_id: str, fields: dict[str, Any], source: str) -> tuple[SessionMeta, dict[str, Any]]:
-    """The store's (meta, overrides) pair for one parsed session."""
-    meta = SessionMeta(**{name: fields[column] for column, name in _META_COLUMNS.items()}, source=source)
-    return meta, {"id": session_id, "status": fields["session_status"], "started": fields["session_started"]}
 
 
 def _digest(fields: dict[str, Any]) -> bytes:

@@ -19,7 +19,7 @@ from profiler.backends.base import Generation
 from profiler.clock import Clock
 from profiler.gc_watch import GcWatch
 from profiler.records import DECODE, PREFILL, TokenRecord
-from profiler.sched_watch import sched_watch
+from profiler.sched_watch import SchedWatch
 
 STOP_EOS = "eos"
 STOP_LENGTH = "length"
@@ -34,7 +34,7 @@ def run_generation(generation: Generation, *, input_tokens: int, max_new_tokens:
 
     `scheduler_accounting=False` records no CPU wait (benchmarks/overhead.py measures its cost A/B).
     """
-    with sched_watch(scheduler_accounting) as sched:  # opened here: it reads the thread that decodes
+    with SchedWatch(scheduler_accounting) as sched:  # opened here: it reads the thread that decodes
         return _loop(generation, input_tokens, max_new_tokens, eos_token_ids, ignore_eos, clock, cancel, gc_watch,
                      on_token, sched)
 

@@ -13,10 +13,7 @@ SEED_MAX = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def check_seed(flag: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"{flag} must be a whole number, not {value!r}")
-    if not SEED_MIN <= value <= SEED_MAX:
-        raise InputError(f"{flag} must be between {SEED_MIN} and {SEED_MAX} (torch's seed range), not {value}")
+    check_range(flag, value, SEED_MIN, SEED_MAX, why=" (torch's seed range)")
 
 
 def check_finite(flag: str, value: object) -> float:
@@ -48,12 +45,12 @@ MAX_PROMPTS_FILE_BYTES = 8 * 2**20
 """--prompts FILE: far more prompt text than a study runs; /dev/zero is refused at this size, not read on."""
 
 
-def check_range(flag: str, value: object, low: int, high: int) -> int:
-    """A whole number within [low, high], else one InputError line stating the range."""
+def check_range(flag: str, value: object, low: int, high: int, *, why: str = "") -> int:
+    """A whole number within [low, high], else one InputError line stating the range (and `why` it is that)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputError(f"{flag} must be a whole number, not {value!r}")
     if not low <= value <= high:
-        raise InputError(f"{flag} must be between {low} and {high}, not {value}")
+        raise InputError(f"{flag} must be between {low} and {high}{why}, not {value}")
     return value
 
 

@@ -256,23 +256,33 @@ def try_snapshot() -> Snapshot | None:
         return None
 
 
-def session_noise(start: Snapshot | None, gpu: list[Finding] = ()) -> dict[str, Any] | None:
-    """The noise record of a session that began at `start` and ends now (`gpu`: findings checked once
-    per run, GPU runs only: NVML calls are too slow to repeat per session)."""
+def device_gpu_findings(device: str) -> list[Finding]:
+    """`gpu_findings` for a torch device name ('cuda', 'cuda:1'); none for any other device."""
+    if not device.startswith("cuda"):
+        return []
+    return gpu_findings(int(device.split(":")[1]) if device.startswith("cuda:") else 0)
+
+
+def _findings_since(start: Snapshot | None, gpu: list[Finding]) -> list[Finding] | None:
+    """`check_machine`'s findings over the window from `start` to now, or None if either end is unread."""
     end = try_snapshot()
     if start is None or end is None:
         return None
-    return noise_record([load_finding(), *window_findings(start, end), governor_finding(), *gpu])
+    return [load_finding(), *window_findings(start, end), governor_finding(), *gpu]
+
+
+def session_noise(start: Snapshot | None, gpu: list[Finding] = ()) -> dict[str, Any] | None:
+    """The noise record of a session that began at `start` and ends now (`gpu`: findings checked once
+    per run, GPU runs only: NVML calls are too slow to repeat per session)."""
+    findings = _findings_since(start, list(gpu))
+    return None if findings is None else noise_record(findings)
 
 
 def run_start_warning(start: Snapshot | None, device: str = "cpu") -> str | None:
     """The warning line for a run about to start, over the window since `start` (the CLI takes it
     before loading the model, so the check costs no waiting), or None on a quiet machine."""
-    end = try_snapshot()
-    if start is None or end is None:
-        return None
-    gpu = gpu_findings(int(device.split(":")[1]) if device.startswith("cuda:") else 0) if device.startswith("cuda") else []
-    return warning_line([load_finding(), *window_findings(start, end), governor_finding(), *gpu])
+    findings = _findings_since(start, device_gpu_findings(device))
+    return None if findings is None else warning_line(findings)
 
 
 def noise_record(findings: list[Finding]) -> dict[str, Any]:
@@ -296,5 +306,5 @@ def warning_line(findings: list[Finding]) -> str | None:
             + " (`tokenlat-tui doctor` says what to do)")
 
 
-__all__ = ["Finding", "Snapshot", "check_machine", "gpu_findings", "noise_record", "noisy_summary", "run_start_warning",
+__all__ = ["Finding", "Snapshot", "check_machine", "device_gpu_findings", "gpu_findings", "noise_record", "noisy_summary", "run_start_warning",
            "session_noise", "snapshot", "try_snapshot", "warning_line", "window_findings"]

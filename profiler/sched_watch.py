@@ -42,13 +42,16 @@ class SchedWatch:
         wait_ms, preemptions = watch.end(before)   # just after it
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
+        """`enabled=False` (benchmarks/overhead.py's A/B): opens nothing and records nothing, as without /proc."""
+        self._fd: int | None = None
+        if not enabled:
+            return
         try:
-            self._fd: int | None = os.open(_SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
+            self._fd = os.open(_SCHEDSTAT, os.O_RDONLY | os.O_CLOEXEC)
             _wait_ns(os.pread(self._fd, 64, 0))
         except (OSError, ValueError, IndexError):
             self.close()
-            self._fd = None
 
     @property
     def available(self) -> bool:
@@ -73,7 +76,7 @@ class SchedWatch:
         return wait_ns / 1e6, _getrusage(_who).ru_nivcsw - before[1]
 
     def close(self) -> None:
-        if getattr(self, "_fd", None) is not None:
+        if self._fd is not None:
             os.close(self._fd)
         self._fd = None
 
@@ -87,29 +90,3 @@ class SchedWatch:
 def _wait_ns(schedstat: bytes) -> int:
     """The second of schedstat's three fields: time spent runnable on a run queue, ns."""
     return int(schedstat.split(None, 2)[1])
-
-
-class NoSchedWatch:
-    """Accounting switched off (benchmarks/overhead.py's A/B): records nothing, costs a call."""
-
-    available = False
-
-    def begin(self) -> None:
-        return None
-
-    def end(self, _before: None) -> tuple[None, None]:
-        return None, None
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> NoSchedWatch:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        pass
-
-
-def sched_watch(enabled: bool = True) -> SchedWatch | NoSchedWatch:
-    """A watch for the calling thread, or one that records nothing when accounting is off."""
-    return SchedWatch() if enabled else NoSchedWatch()

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,24 @@ def embedded_backend():
     backend.close()
 
 
+@pytest.fixture(scope="session")
+def model_folder(embedded_backend, tmp_path_factory):
+    """The embedded model saved to a folder (config, weights, byte-level tokenizer)."""
+    from remote_servers import save_embedded_model
+
+    return save_embedded_model(embedded_backend, tmp_path_factory.mktemp("served-model"))
+
+
+@pytest.fixture(scope="session")
+def served(model_folder, tmp_path_factory):
+    """One real `transformers serve` on `model_folder` for the whole test session."""
+    from remote_servers import TransformersServe
+
+    server = TransformersServe(model_folder, tmp_path_factory.mktemp("serve-log") / "serve.log")
+    yield server
+    server.stop()
+
+
 def cli_env(data_dir: Path | None = None, **extra: str) -> dict[str, str]:
     """Environment of a CLI subprocess: this checkout importable, its own data dir, offline."""
     env = dict(os.environ)
@@ -69,6 +88,14 @@ def run_cli(*args: str, data_dir: Path | None = None, env: dict[str, str] | None
                           capture_output=True, text=True, timeout=timeout, stdin=stdin)
 
 
+def one_row_csv(path: Path, column: str | None = None, value: str = "", prompt: str = "new") -> Path:
+    """A one-token CSV in the plain format (prompt, 4 input tokens, 5.0 ms), with one more column if given."""
+    extra_header, extra_cell = (f",{column}", f",{value}") if column else ("", "")
+    path.write_text(f"Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms{extra_header}\n"
+                    f"{prompt},4,4,1,5.0{extra_cell}\n")
+    return path
+
+
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -80,6 +107,20 @@ def read_only_query(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+def wait_for_count(db: Path, sql: str, at_least: int, timeout_s: float = 60, poll_s: float = 0.2) -> bool:
+    """Polls a COUNT query on a store another process is writing (it may not exist yet) until it reaches
+    `at_least`; False if `timeout_s` passed first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(poll_s)
+        try:
+            if read_only_query(db, sql)[0][0] >= at_least:
+                return True
+        except Exception:  # noqa: BLE001 - the store may not exist yet, or be mid-creation
+            continue
+    return False
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -1,8 +1,11 @@
-"""Waiting for an app's background work in pilot tests."""
+"""Pilot test helpers: waiting for an app's background work, a scripted backend, selecting a session."""
 
 from __future__ import annotations
 
 from textual.worker import WorkerCancelled
+
+from profiler.backends import ScriptedBackend
+from profiler.clock import ManualClock
 
 
 async def wait_workers(pilot) -> None:
@@ -15,3 +18,21 @@ async def wait_workers(pilot) -> None:
         except WorkerCancelled:
             await pilot.pause()
     await pilot.pause()
+
+
+def scripted(**kwargs) -> ScriptedBackend:
+    """A scripted backend on a manual clock whose decode slows with context (4 ms + 0.01 ms a token)."""
+    return ScriptedBackend(clock=ManualClock(), decode_ms=lambda context: 4.0 + context * 0.01, **kwargs)
+
+
+async def select_first_session(app, pilot):
+    """Once the app is ready, focus the sessions table and select its first row; returns the table."""
+    from tui.widgets.sessions_table import SessionsTable
+
+    while app.main.controller.info is None:
+        await pilot.pause()
+    table = app.main.query_one(SessionsTable)
+    table.focus()
+    await pilot.press("down", "up")
+    await pilot.pause()
+    return table

@@ -177,11 +177,16 @@ async def test_a_remote_session_is_labelled_with_its_timing(tmp_path):
         assert f"aaaa0001: {ARRIVAL_LABEL}" not in shown
 
 
+def f32_and_f16_runs(runs: int) -> list[Spec]:
+    """`runs` runs in float32 (aaaa000R) and as many twins in float16 (bbbb000R), the float16 ones 10% faster."""
+    specs = [Spec(f"aaaa000{r}-f32", "the same prompt", seed=10 + r, day=1 + r, tokens=80) for r in range(runs)]
+    return specs + [Spec(f"bbbb000{r}-f16", "the same prompt", seed=10 + r, day=4 + r, tokens=80, scale=0.9,
+                         dtype="float16") for r in range(runs)]
+
+
 async def test_repeats_of_two_configurations_are_compared_as_two_sides_by_session_bootstrap(tmp_path):
     # GIVEN three runs in float32 and three in float16, the float16 ones 10% faster
-    specs = [Spec(f"aaaa000{r}-f32", "the same prompt", seed=10 + r, day=1 + r, tokens=80) for r in range(3)]
-    specs += [Spec(f"bbbb000{r}-f16", "the same prompt", seed=10 + r, day=4 + r, tokens=80, scale=0.9,
-                   dtype="float16") for r in range(3)]
+    specs = f32_and_f16_runs(3)
     _, app = build(tmp_path, specs)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)

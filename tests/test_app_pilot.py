@@ -7,8 +7,8 @@ import csv
 import pytest
 from textual.widgets import Input, TextArea
 
+from pilot_waits import scripted
 from profiler.backends import BackendOptions, ScriptedBackend
-from profiler.clock import ManualClock
 from profiler.store import SessionStore
 from tui.app import make_app
 from tui.screens.dialogs import ConfirmScreen, ExportPathScreen, QuitRunScreen
@@ -24,10 +24,6 @@ def _isolated(tmp_path, monkeypatch):
     # never the developer's store, never files in the repo (conftest's embedded_backend is shared)
     monkeypatch.setenv("TOKENLAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-
-
-def scripted(**kwargs) -> ScriptedBackend:
-    return ScriptedBackend(clock=ManualClock(), decode_ms=lambda context: 4.0 + context * 0.01, **kwargs)
 
 
 async def set_settings(app, pilot, *, prompt: str, max_new_tokens: int, warmup: int = 0, repeat: int = 1) -> None:

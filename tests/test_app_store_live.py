@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from profiler.backends import ScriptedBackend
-from profiler.clock import ManualClock
+from pilot_waits import scripted
 from profiler.records import SessionMeta, TokenRecord
 from profiler.store import SessionStore
 from tests.seeded_sessions import Spec, seed_sessions
@@ -25,10 +24,6 @@ WAIT_TICKS = 10 * STORE_POLL_HZ  # ten seconds of polls at most: a loaded box, n
 def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENLAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-
-
-def scripted() -> ScriptedBackend:
-    return ScriptedBackend(clock=ManualClock(), decode_ms=lambda context: 4.0 + context * 0.01)
 
 
 def _meta() -> SessionMeta:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from seeded_sessions import Spec
-from test_app_compare import build, mark_all_and_compare, ready, screen_text
+from test_app_compare import build, f32_and_f16_runs, mark_all_and_compare, ready, screen_text
 from tui.compare_view import side_label
 
 
@@ -24,9 +23,7 @@ def test_one_form_for_every_size():
 
 
 async def test_two_configurations_of_two_runs_each_are_labelled_first_id_plus_one(tmp_path):
-    specs = [Spec(f"aaaa000{r}-f32", "the same prompt", seed=10 + r, day=1 + r, tokens=80) for r in range(2)]
-    specs += [Spec(f"bbbb000{r}-f16", "the same prompt", seed=10 + r, day=4 + r, tokens=80, scale=0.9,
-                   dtype="float16") for r in range(2)]
+    specs = f32_and_f16_runs(2)
     _, app = build(tmp_path, specs)
     async with app.run_test(size=(120, 36)) as pilot:
         await ready(pilot)

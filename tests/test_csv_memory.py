@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -117,10 +116,9 @@ def run_import(fifo: Path, data_dir: Path, *args: str) -> subprocess.CompletedPr
 def test_a_fifo_nobody_writes_to_ends_the_import_in_one_line(tmp_path):
     fifo = tmp_path / "silent.csv"
     os.mkfifo(fifo)
-    started = time.monotonic()
-    result = run_import(fifo, tmp_path / "data", "--idle-timeout", "1")  # before: waited forever
+    # before: waited forever (run_import's own timeout would raise); the line shows it ended by its limit
+    result = run_import(fifo, tmp_path / "data", "--idle-timeout", "1")
     assert_one_error_line(result, "no data for 1 s", "nothing imported")
-    assert time.monotonic() - started < 50  # ended by its own limit, not by the test's timeout
 
 
 def test_a_fifo_that_stalls_mid_file_imports_nothing_and_leaves_the_store_unlocked(tmp_path):

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static, TextArea
 
-from profiler.backends import ScriptedBackend
-from profiler.clock import ManualClock
+from pilot_waits import scripted, select_first_session
 from profiler.store import SessionStore
 from tui.app import make_app
 from tui.widgets.latency_panel import LatencyPanel
@@ -18,10 +17,6 @@ from tui.widgets.sessions_table import SessionsTable
 def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("TOKENLAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
-
-
-def scripted(**kwargs) -> ScriptedBackend:
-    return ScriptedBackend(clock=ManualClock(), decode_ms=lambda context: 4.0 + context * 0.01, **kwargs)
 
 
 async def run_once(app, pilot, prompt: str = "hello", tokens: int = 8) -> None:
@@ -94,12 +89,7 @@ async def test_garbled_text_with_combining_marks_keeps_the_panel_inside_80_colum
                                    "timing": "device"}, tokens)])
     app = make_app(store=store, backend=scripted())
     async with app.run_test(size=(80, 24)) as pilot:
-        while app.main.controller.info is None:
-            await pilot.pause()
-        table = app.main.query_one(SessionsTable)
-        table.focus()
-        await pilot.press("down", "up")
-        await pilot.pause()
+        await select_first_session(app, pilot)
         generated = str(app.main.query_one(LatencyPanel).query_one("#generated", Static).render())
         assert "\u0301" in generated  # the text is there ...
         for line in generated.splitlines():  # ... and no line of it starts on a lone mark

@@ -19,7 +19,7 @@ from profiler.backends import ScriptedBackend
 from profiler.clock import ManualClock
 from profiler.remote.options import RemoteOptions
 from profiler.store import SessionStore
-from remote_servers import ServerThread, TransformersServe, free_port, save_embedded_model
+from remote_servers import ServerThread, free_port
 from test_remote_engine import chunked_app
 from tui.app import make_app
 from tui.screens.connection import ConnectionScreen
@@ -171,17 +171,9 @@ async def test_started_with_a_server_it_loads_no_model_and_runs_on_the_server(tm
             assert app.screen.query_one("#concurrency", Input).value == "3"
 
 
-@pytest.fixture(scope="module")
-def served_folder(embedded_backend, tmp_path_factory):
-    folder = save_embedded_model(embedded_backend, tmp_path_factory.mktemp("served-model"))
-    server = TransformersServe(folder, tmp_path_factory.mktemp("serve-log") / "serve.log")
-    yield server, folder
-    server.stop()
-
-
-async def test_a_real_server_run_from_the_app_is_stored_with_arrival_timing(tmp_path, embedded_backend,
-                                                                           served_folder):
-    served, folder = served_folder
+async def test_a_real_server_run_from_the_app_is_stored_with_arrival_timing(tmp_path, embedded_backend, served,
+                                                                           model_folder):
+    folder = model_folder
     store = SessionStore(tmp_path / "data")
     app = make_app(store=store, backend=embedded_backend)
     async with app.run_test(size=SIZE) as pilot:

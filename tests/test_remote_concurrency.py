@@ -8,11 +8,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env, read_only_query, run_cli
+from conftest import REPO_ROOT, cli_env, read_only_query, run_cli, wait_for_count
 from profiler.store import store_path
 from remote_servers import ServerThread, chat_chunk, sse
 
@@ -59,16 +58,8 @@ def test_sigint_saves_every_stream_in_flight_as_interrupted_with_its_tokens(tmp_
                                     "0", "--concurrency", "3", "--max-new-tokens", "2000"], cwd=REPO_ROOT,
                                    env=cli_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         db = store_path(tmp_path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # until every stream has chunks on disk
-            time.sleep(0.2)
-            if db.exists():
-                try:
-                    counts = read_only_query(db, "SELECT COUNT(DISTINCT session_id) FROM chunks WHERE content = 1")
-                except Exception:  # noqa: BLE001 - the store may be mid-creation
-                    continue
-                if counts[0][0] == 3:
-                    break
+        # until every stream has chunks on disk
+        wait_for_count(db, "SELECT COUNT(DISTINCT session_id) FROM chunks WHERE content = 1", 3)
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
@@ -90,14 +81,7 @@ def test_sigkill_mid_stream_leaves_the_tokens_that_arrived(tmp_path):
                                     "0", "--max-new-tokens", "2000"], cwd=REPO_ROOT, env=cli_env(tmp_path),
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         db = store_path(tmp_path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            try:
-                if read_only_query(db, "SELECT COUNT(*) FROM tokens")[0][0] >= 5:
-                    break
-            except Exception:  # noqa: BLE001 - the store may not exist yet
-                continue
+        wait_for_count(db, "SELECT COUNT(*) FROM tokens", 5)
         process.kill()
         process.wait(30)
     store = SessionStore(tmp_path)  # opening it recovers the orphaned session
@@ -122,14 +106,7 @@ def test_the_store_writer_process_ends_the_sessions_of_a_killed_run_itself(tmp_p
                                    cwd=REPO_ROOT, env=cli_env(tmp_path), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
         db = store_path(tmp_path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            try:
-                if read_only_query(db, "SELECT COUNT(DISTINCT session_id) FROM tokens")[0][0] == 2:
-                    break
-            except Exception:  # noqa: BLE001 - the store may not exist yet
-                continue
+        wait_for_count(db, "SELECT COUNT(DISTINCT session_id) FROM tokens", 2)  # both streams (of 2) have tokens
         writers = [child for child in psutil.Process(process.pid).children()
                    if "profiler.remote.store_writer" in " ".join(child.cmdline())]
         assert len(writers) == 1

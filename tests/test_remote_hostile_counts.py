@@ -12,11 +12,10 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env, error_lines, read_only_query, run_cli
+from conftest import REPO_ROOT, cli_env, error_lines, read_only_query, run_cli, wait_for_count
 from profiler.store import store_path
 from remote_servers import ServerThread, chat_chunk, scripted_chat_app, sse
 
@@ -141,13 +140,8 @@ def test_sigint_ends_a_run_whose_server_claims_10_to_the_18_tokens_a_chunk(tmp_p
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    preexec_fn=limited_memory)
         db = store_path(tmp_path)
-        for _ in range(300):  # until chunks are on disk
-            time.sleep(0.1)
-            try:
-                if read_only_query(db, "SELECT COUNT(*) FROM chunks WHERE content=1")[0][0] >= 5:
-                    break
-            except Exception:  # noqa: BLE001 - the store may not exist yet
-                continue
+        # until chunks are on disk
+        wait_for_count(db, "SELECT COUNT(*) FROM chunks WHERE content=1", 5, timeout_s=30, poll_s=0.1)
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err

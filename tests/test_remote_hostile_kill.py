@@ -12,12 +12,11 @@ import csv
 import resource
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
 
-from conftest import REPO_ROOT, cli_env, read_only_query, run_cli
+from conftest import REPO_ROOT, cli_env, read_only_query, run_cli, wait_for_count
 from profiler.store import store_path
 from remote_servers import ServerThread, chat_chunk, scripted_chat_app, sse
 
@@ -43,15 +42,8 @@ def start(server, data_dir, preexec_fn=None) -> subprocess.Popen:
 
 
 def wait_for_chunks(db, count: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        try:
-            if read_only_query(db, "SELECT COUNT(*) FROM chunks WHERE content=1")[0][0] >= count:
-                return
-        except Exception:  # noqa: BLE001 - the store may not exist yet
-            continue
-    raise AssertionError("no chunks reached the store")
+    if not wait_for_count(db, "SELECT COUNT(*) FROM chunks WHERE content=1", count, poll_s=0.1):
+        raise AssertionError("no chunks reached the store")
 
 
 def store_writer_of(process: subprocess.Popen) -> psutil.Process:

@@ -3,7 +3,7 @@ model's byte-level folder: its chunks hold several tokens and only the last one 
 
 Without a tokenizer the session stores exactly the server's completion_tokens, split over the chunks by
 text (source `server_total_split_by_text`); with the folder as --server-model its tokenizer counts by
-default (recorded), and --no-tokenizer opts out. The server and folder are test_remote_serve's fixtures.
+default (recorded), and --no-tokenizer opts out. The server and folder are conftest's fixtures.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from conftest import read_only_query, run_cli
 from profiler.store import store_path
-from test_remote_serve import PROMPT, model_folder, served  # noqa: F401 - fixtures shared with that module
+from test_remote_serve import PROMPT
 
 pytestmark = pytest.mark.slow
 TOKENS = 24

@@ -14,22 +14,9 @@ import pytest
 
 from conftest import error_lines, read_only_query, run_cli
 from profiler.store import store_path
-from remote_servers import TransformersServe, save_embedded_model
 
 pytestmark = pytest.mark.slow
 PROMPT = "Hello there"
-
-
-@pytest.fixture(scope="session")
-def model_folder(embedded_backend, tmp_path_factory):
-    return save_embedded_model(embedded_backend, tmp_path_factory.mktemp("served-model"))
-
-
-@pytest.fixture(scope="session")
-def served(model_folder, tmp_path_factory):
-    server = TransformersServe(model_folder, tmp_path_factory.mktemp("serve-log") / "serve.log")
-    yield server
-    server.stop()
 
 
 def collect(served, data_dir, *extra: str):

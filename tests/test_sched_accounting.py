@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env, run_cli
+from conftest import REPO_ROOT, cli_env, one_row_csv, run_cli
 from model.spikes import find_spikes
 from profiler.backends import ScriptedBackend
 from profiler.collect import Collector, RunSettings
@@ -173,7 +173,6 @@ def test_bad_scheduler_cells_are_refused_naming_the_line(private_data_dir, tmp_p
     from profiler.errors import CsvFormatError
 
     column, value = cell.split("=")
-    (tmp_path / "bad.csv").write_text(f"Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms,"
-                                      f"{column}\ns,4,4,1,5.0,{value}\n")
+    one_row_csv(tmp_path / "bad.csv", column, value, prompt="s")
     with pytest.raises(CsvFormatError, match=re.escape(f"line 2: {problem}")):
         import_csv(SessionStore(), tmp_path / "bad.csv")

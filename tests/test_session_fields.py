@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, read_only_query
+from conftest import REPO_ROOT, one_row_csv, read_only_query
 from profiler.backends.base import BackendInfo
 from profiler.backends.scripted import ScriptedBackend
 from profiler.clock import ManualClock
@@ -175,8 +175,7 @@ def test_an_export_of_the_previous_release_still_imports(private_data_dir, tmp_p
                                            ("batch_index=x", "batch_index is 'x', not a whole number")])
 def test_bad_new_cells_are_refused_naming_the_line(private_data_dir, tmp_path, cell, problem):
     column, value = cell.split("=")
-    (tmp_path / "bad.csv").write_text(f"Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms,"
-                                      f"{column}\ns,4,4,1,5.0,{value}\n")
+    one_row_csv(tmp_path / "bad.csv", column, value, prompt="s")
     from profiler.errors import CsvFormatError
     with pytest.raises(CsvFormatError, match=re.escape(f"line 2: {problem}")):
         import_csv(SessionStore(), tmp_path / "bad.csv")

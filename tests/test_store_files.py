@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from conftest import error_lines, file_digest, read_only_query, run_cli
+from conftest import error_lines, file_digest, one_row_csv, read_only_query, run_cli
 from profiler.errors import InputError, StoreError
 from profiler.records import SessionMeta, TokenRecord
 from profiler.store import SessionStore, store_path
@@ -153,8 +153,7 @@ def test_the_cli_refuses_a_foreign_store_in_one_line_for_every_command(tmp_path,
     path.parent.mkdir()
     make(path)
     before = (file_digest(path), listing(path.parent))
-    csv = tmp_path / "seed.csv"
-    csv.write_text("Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms\np,4,4,1,5.0\n")
+    csv = one_row_csv(tmp_path / "seed.csv", prompt="p")
     for args in (["sessions"], ["show", "abc"], ["export", "--all", "-o", str(tmp_path / "out.csv")],
                  ["import", str(csv)], ["delete", "--yes", "abc"], ["fit"]):
         result = run_cli(*args, "--data-dir", str(path.parent))
@@ -199,8 +198,7 @@ def test_import_and_delete_refuse_a_damaged_store_naming_the_file_and_the_way_ou
 def test_the_cli_import_and_delete_refuse_a_damaged_store_in_one_line(tmp_path):
     path, ids = damaged_store(tmp_path / "store")
     before = file_digest(path)
-    csv = tmp_path / "seed.csv"
-    csv.write_text("Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms\nnew,4,4,1,5.0\n")
+    csv = one_row_csv(tmp_path / "seed.csv")
     for args in (["import", str(csv)], ["delete", "--yes", ids[0]]):
         result = run_cli(*args, "--data-dir", str(path.parent))
         lines = error_lines(result.stderr)

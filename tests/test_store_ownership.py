@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import REPO_ROOT, cli_env, error_lines, file_digest, read_only_query, run_cli
+from conftest import REPO_ROOT, cli_env, error_lines, file_digest, one_row_csv, read_only_query, run_cli
 from profiler.errors import StoreError
 from profiler.store import SessionStore, store_path
 from test_core_store import scripted_session
@@ -73,8 +73,7 @@ def test_the_cli_refuses_a_store_with_a_foreign_trigger_in_one_line_and_the_trig
     # the trigger would empty the store on our next insert (and could do anything SQL can)
     run_sql(path, "CREATE TRIGGER wipe AFTER INSERT ON tokens BEGIN DELETE FROM sessions; END")
     before = (file_digest(path), listing(path.parent))
-    csv = tmp_path / "seed.csv"
-    csv.write_text("Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms\nnew,4,4,1,5.0\n")
+    csv = one_row_csv(tmp_path / "seed.csv")
     for args in (["sessions"], ["import", str(csv)], ["export", "--all", "-o", str(tmp_path / "out.csv")]):
         result = run_cli(*args, "--data-dir", str(path.parent))
         lines = error_lines(result.stderr)
@@ -174,8 +173,7 @@ def damaged_in_another_process(data_dir, sessions: int = 3) -> tuple:
 def test_a_store_with_a_damaged_last_page_is_refused_for_every_write_in_one_line(tmp_path):
     path, ids = damaged_in_another_process(tmp_path / "store")
     before = file_digest(path)
-    csv = tmp_path / "seed.csv"
-    csv.write_text("Prompt_ID,Input_Token_Length,Context_Size,Token_Index_k,Per_Token_Latency_ms\nnew,4,4,1,5.0\n")
+    csv = one_row_csv(tmp_path / "seed.csv")
     for args in (["collect", "hello", "--max-new-tokens", "2", "--warmup", "0"], ["import", str(csv)],
                  ["delete", "--yes", ids[0]]):
         result = run_cli(*args, "--data-dir", str(path.parent), timeout=180)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import Static
 
+from pilot_waits import select_first_session
 from profiler.backends import ScriptedBackend
 from profiler.clock import ManualClock
 from profiler.store import SessionStore
@@ -15,7 +16,6 @@ from tui.app import make_app
 from tui.cli import main
 from tui.session_view import TOKENS_PER_S_DEFINITION, TOKENS_PER_S_MEANING
 from tui.widgets.latency_panel import LatencyPanel
-from tui.widgets.sessions_table import SessionsTable
 
 SPECS = [Spec("aaaa0001-one", "a prompt", seed=1, day=1), Spec("bbbb0002-two", "another prompt", seed=2, day=2)]
 
@@ -46,12 +46,7 @@ async def test_app_table_legend_and_live_panel_say_decode(tmp_path, monkeypatch)
     store = seed_sessions(SessionStore(tmp_path / "data"), SPECS)
     app = make_app(store=store, backend=ScriptedBackend(clock=ManualClock()))
     async with app.run_test(size=(120, 36)) as pilot:
-        while app.main.controller.info is None:
-            await pilot.pause()
-        table = app.main.query_one(SessionsTable)
-        table.focus()
-        await pilot.press("down", "up")
-        await pilot.pause()
+        table = await select_first_session(app, pilot)
         assert "tokens_per_s" in table.shown_keys
         assert TOKENS_PER_S_MEANING in str(table.border_subtitle)
         figures = str(app.main.query_one(LatencyPanel).query_one("#figures", Static).render())

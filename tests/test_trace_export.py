@@ -39,6 +39,19 @@ def one_error_line(code: int, err: str) -> str:
     return lines[0]
 
 
+def exported_trace(capsys, out, *ids: str, store: SessionStore | None = None) -> dict:
+    """`export IDS --trace -o OUT`, read back: it succeeded and its slices nest; with `store`, every token of
+    every session lasts its stored latency."""
+    code, _out, err = export(capsys, *ids, "--trace", "-o", str(out))
+    assert code == 0, err
+    trace = load_trace(out)
+    assert_nesting_valid(trace)
+    if store is not None:
+        for session_id in ids:
+            assert_tokens_exact(trace, session_id, store.session_tokens(session_id))
+    return trace
+
+
 @pytest.fixture
 def local_run(embedded_backend, private_data_dir):
     store = SessionStore(private_data_dir)
@@ -49,13 +62,7 @@ def local_run(embedded_backend, private_data_dir):
 
 def test_local_sessions_every_token_lasts_its_stored_latency_to_the_nanosecond(local_run, tmp_path, capsys):
     store, ids = local_run
-    out = tmp_path / "run.json"
-    code, _out, err = export(capsys, *ids, "--trace", "-o", str(out))
-    assert code == 0, err
-    trace = load_trace(out)
-    assert_nesting_valid(trace)
-    for session_id in ids:
-        assert_tokens_exact(trace, session_id, store.session_tokens(session_id))
+    trace = exported_trace(capsys, tmp_path / "run.json", *ids, store=store)
     assert len(process_names(trace)) == 3  # the warm-up and both repeats, in one file
     assert set(track_names(trace).values()) == TRACKS
     # forward and sampling lie inside their token
@@ -89,13 +96,7 @@ def test_batched_sequences_are_processes_of_one_file(embedded_backend, private_d
     settings = RunSettings(max_new_tokens=6, ignore_eos=True, warmup=0, repeat=1)
     run = collect_batch(embedded_backend, store, settings, ["first prompt", "second, longer prompt"], batch=2)
     ids = [s.session_id for s in run.sessions]
-    out = tmp_path / "batch.json"
-    code, _out, err = export(capsys, *ids, "--trace", "-o", str(out))
-    assert code == 0, err
-    trace = load_trace(out)
-    assert_nesting_valid(trace)
-    for session_id in ids:
-        assert_tokens_exact(trace, session_id, store.session_tokens(session_id))
+    trace = exported_trace(capsys, tmp_path / "batch.json", *ids, store=store)
     names = process_names(trace)
     assert sorted(name.split(" · ")[-1] for name in names.values()) == ["sequence 1/2", "sequence 2/2"]
 
@@ -108,11 +109,7 @@ def test_known_latencies_the_wall_clock_disagrees_with_still_nest_and_spikes_car
     store = SessionStore(private_data_dir)
     settings = RunSettings(max_new_tokens=8, ignore_eos=True, warmup=0, system_metrics=False)
     (outcome,) = Collector(backend, store, settings, clock=backend.clock).run(["abcd"])
-    out = tmp_path / "scripted.json"
-    code, _out, err = export(capsys, outcome.session_id, "--trace", "-o", str(out))
-    assert code == 0, err
-    trace = load_trace(out)
-    assert_nesting_valid(trace)
+    trace = exported_trace(capsys, tmp_path / "scripted.json", outcome.session_id)
     tokens = store.session_tokens(outcome.session_id)
     assert_tokens_exact(trace, outcome.session_id, tokens)
     assert [ns(e["dur"]) for e in sorted(slices(trace, "tokens"), key=lambda e: ns(e["ts"]))
@@ -143,10 +140,7 @@ def test_gc_and_cpu_wait_are_tracks_inside_their_tokens(private_data_dir, tmp_pa
         writer.add_token(record)
     writer.finish(FINISHED)
     out = tmp_path / "written.json"
-    code, _out, err = export(capsys, writer.session_id, "--trace", "-o", str(out))
-    assert code == 0, err
-    trace = load_trace(out)
-    assert_nesting_valid(trace)
+    trace = exported_trace(capsys, out, writer.session_id)
     (gc_slice,) = slices(trace, "garbage collection")
     (wait,) = slices(trace, "CPU wait")
     token = token_slices_by_k(trace)[2]

@@ -10,23 +10,14 @@ import pytest
 from conftest import run_cli
 from profiler.store import SessionStore
 from profiler.store.chunks import remote_details
-from remote_servers import TransformersServe, save_embedded_model
 from trace_checks import assert_nesting_valid, assert_tokens_exact, load_trace, ns, pid_of, process_names, slices, \
     track_names
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def served(embedded_backend, tmp_path_factory):
-    folder = save_embedded_model(embedded_backend, tmp_path_factory.mktemp("served-model"))
-    server = TransformersServe(folder, tmp_path_factory.mktemp("serve-log") / "serve.log")
-    yield server, folder
-    server.stop()
-
-
-def test_four_streams_each_a_process_with_request_chunks_and_tokens(served, tmp_path):
-    server, folder = served
+def test_four_streams_each_a_process_with_request_chunks_and_tokens(served, model_folder, tmp_path):
+    server, folder = served, model_folder
     result = run_cli("collect", "Hello there", "--server", server.url, "--max-new-tokens", "12", "--json",
                      "--tokenizer", str(folder), "--warmup", "0", "--concurrency", "4", "--num-requests", "4",
                      data_dir=tmp_path, timeout=180)

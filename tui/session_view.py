@@ -301,3 +301,12 @@ def display_fields(session: dict[str, Any]) -> dict[str, Any]:
         "prompt_excerpt": " ".join(str(session.get("prompt") or "").split()),
         "warmup_display": "yes" if session.get("warmup") else "",
     }
+
+
+def run_session_ids(store, session: dict[str, Any]) -> list[str]:
+    """The ids of the sessions of this session's run (a remote run's streams, a batch's sequences),
+    or of this session alone when it had no run: what its trace file and profiled pass are looked up by."""
+    from profiler.store.chunks import run_sessions
+
+    ids = run_sessions(store._connection(), session["run_id"]) if session.get("run_id") else []
+    return ids or [session["id"]]

@@ -16,14 +16,13 @@ def write_session_trace(store, session_id: str, directory: Path | None = None) -
     """Write the trace; (its path, how many sessions it holds)."""
     from profiler.errors import InputError
     from profiler.store.breakdowns import passes_for_sessions
-    from profiler.store.chunks import run_sessions
     from profiler.trace import read_trace_sessions, write_trace
     from tui.commands.export_trace import spike_marks
+    from tui.session_view import run_session_ids
 
-    session = store.get_session(session_id)
-    ids = run_sessions(store._connection(), session["run_id"]) if session.get("run_id") else [session_id]
-    items = read_trace_sessions(store, ids or [session_id], spikes=spike_marks)
-    passes = passes_for_sessions(store, ids or [session_id])
+    ids = run_session_ids(store, store.get_session(session_id))
+    items = read_trace_sessions(store, ids, spikes=spike_marks)
+    passes = passes_for_sessions(store, ids)
     folder = directory if directory is not None else Path.cwd()
     for number in range(1, MAX_NAMES + 1):
         path = folder / f"tokenlat-trace-{session_id[:8]}{'' if number == 1 else f'-{number}'}.json"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from profiler.breakdown.classes import CLASSES
+
 
 def pass_step(result: dict[str, Any], k: int) -> dict[str, Any] | None:
     """The pass's step at token position k, or None when the pass has no such step (it stopped sooner).
@@ -31,8 +33,6 @@ def step_classes(step: dict[str, Any], *, device: bool = False) -> list[tuple[st
     """(class, ms, share of the step's class time) per class, in the classes' own order.
 
     `device`: kernel time on the GPU (device_classes) instead of CPU time."""
-    from profiler.breakdown.classes import CLASSES
-
     values = step.get("device_classes" if device else "classes", {})
     total = sum(values.values())
     names = list(CLASSES) + sorted(name for name in values if name not in CLASSES)

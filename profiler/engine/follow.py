@@ -88,10 +88,4 @@ def interrupt_owner(host: str, pid: int | None) -> str:
     return f"asked process {pid} to stop"
 
 
-def newest_running_session(store) -> str | None:
-    """The id of the newest session still `running` (what `watch` follows by default)."""
-    running = [s for s in store.list_sessions() if s["status"] == RUNNING]
-    return running[0]["id"] if running else None
-
-
-__all__ = ["SessionFollower", "interrupt_owner", "newest_running_session"]
+__all__ = ["SessionFollower", "interrupt_owner"]

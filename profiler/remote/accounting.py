@@ -29,9 +29,10 @@ def count_tokens(chunks: Sequence[Chunk], server_tokens: int | None, tokenizer: 
         sources = {c.source for c in content}
         return [c.tokens or 0 for c in chunks], "+".join(sorted(s for s in sources if s)), None
     note = refused
+    sizes: list[int] = []  # UTF-8 bytes of each content chunk's text: the refusal's bound and split_by_text's weights
     if server_tokens is not None and content:
-        text_bytes = sum(len(c.text.encode("utf-8", "surrogatepass")) for c in content)
-        why = refusal(server_tokens, text_bytes, max_new_tokens, "completion_tokens")
+        sizes = [len(c.text.encode("utf-8", "surrogatepass")) for c in content]
+        why = refusal(server_tokens, sum(sizes), max_new_tokens, "completion_tokens")
         if why is not None:
             server_tokens, note = None, why
     if tokenizer is not None and content:
@@ -44,21 +45,21 @@ def count_tokens(chunks: Sequence[Chunk], server_tokens: int | None, tokenizer: 
     if server_tokens is not None and server_tokens == len(content):
         return ones, ONE_PER_CHUNK, note
     if server_tokens is not None and server_tokens > len(content):
-        return split_by_text(chunks, server_tokens), SPLIT_BY_TEXT, note
+        return split_by_text(chunks, server_tokens, sizes), SPLIT_BY_TEXT, note
     return ones, CHUNKS, note  # no total, or fewer tokens than content chunks: each chunk counts one
 
 
-def split_by_text(chunks: Sequence[Chunk], total: int) -> list[int]:
+def split_by_text(chunks: Sequence[Chunk], total: int, weights: list[int]) -> list[int]:
     """The server's total over the content chunks, by the UTF-8 length of their text, each at least 1.
 
     For servers that give only a final total (TGI, transformers serve, many proxies) and no tokenizer:
     a chunk of 6 bytes after one of 2 most likely held more of the tokens. Largest remainders, so the
     counts add up to `total` exactly. `total` is at least the number of content chunks (the caller's
     check) and within what the text can hold (server_values.refusal), so nothing here is unbounded.
+    `weights`: each content chunk's text in UTF-8 bytes (the caller has them for that check).
     """
     content = [i for i, c in enumerate(chunks) if c.content]
     counts = [0] * len(chunks)
-    weights = [len(chunks[i].text.encode("utf-8", "surrogatepass")) for i in content]
     whole = sum(weights)
     if not whole:
         weights, whole = [1] * len(content), len(content)

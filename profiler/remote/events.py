@@ -45,24 +45,30 @@ class _FramedParser:
 
     def feed(self, data: bytes) -> list[tuple[int, str]]:
         if self._parts:  # an unfinished frame: join only once a frame ends (the common read holds whole events)
-            if self._boundary(self._tail + data, 0) is None:  # still no end: set the read aside, unsearched
+            bounds = self._boundary(self._tail + data, 0)
+            if bounds is None:  # still no end: set the read aside, unsearched
                 self._size += len(data)
                 if self._size > MAX_EVENT_BYTES:
                     raise EventError(_TOO_LONG)
                 self._parts.append(data)
                 self._tail = (self._tail + data)[-self._LOOKBACK:]
                 return []
+            # the first frame's end, found in tail + data, placed in the joined buffer (not searched again)
+            shift = self._size - len(self._tail)
+            bounds = (bounds[0] + shift, bounds[1] + shift)
             buffer = b"".join([*self._parts, data])
         else:
             buffer = data
+            bounds = self._boundary(buffer, 0)
         events: list[tuple[int, str]] = []
         start = 0
-        while (bounds := self._boundary(buffer, start)) is not None:
+        while bounds is not None:
             end, next_start = bounds
             if end - start > MAX_EVENT_BYTES:
                 raise EventError(_TOO_LONG)
             self._emit(events, buffer[start:end], start)
             start = next_start
+            bounds = self._boundary(buffer, start)
         self._buffer_offset += start
         if start < len(buffer):
             rest = buffer[start:] if start else buffer

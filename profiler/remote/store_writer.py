@@ -75,13 +75,13 @@ class _Open:
     remote: dict[str, Any]
     chunks: list[tuple] = field(default_factory=list)
     """Chunk rows not yet committed."""
-    unwritten: list[tuple] = field(default_factory=list)
-    """(row, prompt_tokens, wall_at_sent) of chunks whose provisional tokens aren't derived yet."""
+    unwritten: list[TokenRecord] = field(default_factory=list)
+    """Provisional tokens derived since the last flush, not yet written."""
     deriver: TokenDeriver | None = None
+    """Provisional tokens, one chunk at a time (a chunk the server didn't count counts one): the same
+    records go to the store at each flush and to an observer (a live view) as they come."""
     live_tokens: int = 0
     warmup: bool = False
-    shown: TokenDeriver | None = None
-    """Provisional tokens for an observer (a live view): a chunk the server didn't count counts one."""
 
 
 class StoreWriter:
@@ -140,42 +140,37 @@ class StoreWriter:
             _, key, row, prompt_tokens, wall_at_sent = message
             entry = self._open[key]
             entry.chunks.append((entry.writer.session_id, *row))
-            entry.unwritten.append((row, prompt_tokens, wall_at_sent))
-            if self.observer is not None:
-                self._show(entry, row, prompt_tokens, wall_at_sent)
+            self._derive(entry, row, prompt_tokens, wall_at_sent)
         elif kind == "end":
             _, key, status, error, final, stop_reason = message
             self.finish(key, status, error, unpack_tokens(final), stop_reason)
         elif kind == "run_end":
             end_run(self._connection(), message[1], message[2])
 
-    def _live_token_rows(self, entry: _Open) -> list[tuple]:
-        """Provisional token rows of the chunks that arrived since the last flush: the chunk's own count
-        where the server gave one (bounded by what its text can hold: chunks.py), else one. When the
-        stream ends they are replaced by the final count (which may need the whole text), so a killed
-        process still leaves tokens, and a finished one the right ones."""
-        rows: list[tuple] = []
-        session_id = entry.writer.session_id
-        for (_n, arrival_ms, _gap, tokens, content, text, gcs), prompt_tokens, wall_at_sent in entry.unwritten:
-            if not content:
-                continue
-            if entry.deriver is None:
-                entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
-            rows += [token_row(session_id, record)
-                     for record in entry.deriver.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs)]
-        entry.unwritten = []
-        entry.live_tokens += len(rows)
-        return rows
-
-    def _show(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
+    def _derive(self, entry: _Open, row: tuple, prompt_tokens: int | None, wall_at_sent: float) -> None:
+        """A content chunk's provisional tokens: the chunk's own count where the server gave one (bounded
+        by what its text can hold: chunks.py), else one. Kept for the next flush, shown to an observer."""
         _n, arrival_ms, _gap, tokens, content, text, gcs = row
         if not content:
             return
-        if entry.shown is None:
-            entry.shown = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
+        if entry.deriver is None:
+            entry.deriver = TokenDeriver(input_tokens=prompt_tokens or 0, wall_at_sent=wall_at_sent)
+        records = entry.deriver.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs)
+        entry.unwritten += records
+        if self.observer is not None:
+            session_id = entry.writer.session_id
+            for record in records:
+                self._tell("token", session_id, record)
+
+    def _live_token_rows(self, entry: _Open) -> list[tuple]:
+        """Token rows of the provisional tokens derived since the last flush. When the stream ends they
+        are replaced by the final count (which may need the whole text), so a killed process still
+        leaves tokens, and a finished one the right ones."""
         session_id = entry.writer.session_id
-        for record in entry.shown.add(arrival_ms, 1 if tokens is None else tokens, text, True, gcs):
-            self._tell("token", session_id, record)
+        rows = [token_row(session_id, record) for record in entry.unwritten]
+        entry.unwritten = []
+        entry.live_tokens += len(rows)
+        return rows
 
     def _tell(self, hook: str, *args) -> None:
         if self.observer is not None:

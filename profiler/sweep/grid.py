@@ -122,16 +122,21 @@ def plan(spec: SweepSpec) -> list[PlannedCell]:
     return order
 
 
+def _list_items(flag: str, text: str) -> list[str]:
+    """A grid list's comma-separated items, at most MAX_LIST_VALUES of them."""
+    items = text.split(",", MAX_LIST_VALUES)  # split no further than needed to see there are too many
+    if len(items) > MAX_LIST_VALUES:
+        raise InputError(f"{flag}: more than {MAX_LIST_VALUES} values in the list")
+    return items
+
+
 def parse_int_list(flag: str, text: str | None, default: list[int], maximum: int = MAX_AXIS_VALUE) -> list[int]:
     """'1,8,32' -> [1, 8, 32] (sorted, duplicates dropped), each in 1..`maximum` and at most
     MAX_LIST_VALUES of them; one clear line for anything else."""
     if text is None:
         return default
     values = []
-    items = text.split(",", MAX_LIST_VALUES)  # split no further than needed to see there are too many
-    if len(items) > MAX_LIST_VALUES:
-        raise InputError(f"{flag}: more than {MAX_LIST_VALUES} values in the list")
-    for item in items:
+    for item in _list_items(flag, text):
         item = item.strip()
         if not item:
             raise InputError(f"{flag}: empty value in {text!r} (give a comma-separated list such as 1,8,32)")
@@ -150,10 +155,7 @@ def parse_name_list(flag: str, text: str | None, known: list[str] | None = None)
     if text is None:
         return []
     names: list[str] = []
-    items = text.split(",", MAX_LIST_VALUES)
-    if len(items) > MAX_LIST_VALUES:
-        raise InputError(f"{flag}: more than {MAX_LIST_VALUES} values in the list")
-    for item in items:
+    for item in _list_items(flag, text):
         item = item.strip()
         if not item:
             raise InputError(f"{flag}: empty value in {text!r} (give a comma-separated list)")

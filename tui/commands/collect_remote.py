@@ -17,7 +17,6 @@ from tui.session_view import session_summary_row
 
 def collect_remote(store, options, settings, prompts: list[str], *, as_json: bool) -> int:
     from rich.console import Console
-
     from rich.markup import escape
 
     from profiler.backends import load_backend

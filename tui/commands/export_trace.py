@@ -25,6 +25,7 @@ def run_trace(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from profiler.export_target import check_writable_target, is_stdout
+    from profiler.store.breakdowns import passes_for_sessions
     from profiler.trace import read_trace_sessions, write_trace
     from tui.commands.common import open_store, print_json
 
@@ -43,7 +44,7 @@ def run_trace(args: argparse.Namespace) -> int:
     items = read_trace_sessions(store, ids, spikes=spike_marks)
     if not args.include_warmup:
         items = [item for item in items if not item.session.get("warmup")]
-    result = write_trace(items, args.output, force=args.force, passes=_profiled_passes(store, ids))
+    result = write_trace(items, args.output, force=args.force, passes=passes_for_sessions(store, ids))
     if args.json:
         print_json({"path": result.path, "sessions": result.sessions, "tokens": result.tokens,
                     "events": result.events, "format": "chrome-trace-event"})
@@ -56,12 +57,3 @@ def run_trace(args: argparse.Namespace) -> int:
     console.print(f"wrote a trace of [bold]{result.sessions}[/] session(s), {result.tokens} tokens, to {where}: "
                   "open it in ui.perfetto.dev or chrome://tracing")
     return 0
-
-
-def _profiled_passes(store, session_ids: list[str]) -> list[dict]:
-    """The profiled passes (collect --breakdown) that were run beside any of these sessions."""
-    try:
-        from profiler.store.breakdowns import passes_for_sessions
-    except ImportError:
-        return []
-    return passes_for_sessions(store, session_ids)

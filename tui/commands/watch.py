@@ -35,18 +35,20 @@ def ms_chart(values: list[float], width: int) -> str:
     """The sparkline between its scale: `decode ms 4.12 ▁▂█▃ 9.80 (max per column)`."""
     if not values:
         return "decode ms: no decode tokens yet"
-    per_column = max(1, -(-len(values) // max(width - 40, 10)))
-    columns = [max(values[i:i + per_column]) for i in range(0, len(values), per_column)]
+    columns, per_column = slowest_per_column(values, max(width - 40, 10))
     note = "each column the slowest of " + (f"{per_column} tokens" if per_column > 1 else "1 token")
-    return f"decode ms {min(columns):.2f} {sparkline(values, max(width - 40, 10))} {max(columns):.2f}  ({note})"
+    return f"decode ms {min(columns):.2f} {_blocks(columns)} {max(columns):.2f}  ({note})"
 
 
-def sparkline(values: list[float], width: int) -> str:
-    """One character per column, each the slowest token it covers, so a single spike stays visible."""
-    if not values or width < 1:
-        return ""
+def slowest_per_column(values: list[float], width: int) -> tuple[list[float], int]:
+    """(each of at most `width` columns' slowest value, how many values a column covers): the slowest,
+    not the mean, so a single spike stays visible."""
     per_column = max(1, -(-len(values) // width))
-    columns = [max(values[i:i + per_column]) for i in range(0, len(values), per_column)]
+    return [max(values[i:i + per_column]) for i in range(0, len(values), per_column)], per_column
+
+
+def _blocks(columns: list[float]) -> str:
+    """One block character per column, scaled between the lowest and highest column."""
     low, high = min(columns), max(columns)
     span = (high - low) or 1.0
     return "".join(BLOCKS[1 + int((v - low) / span * (len(BLOCKS) - 2))] for v in columns)

@@ -1,15 +1,17 @@
 """The main screen: prompt and settings, live latency, sessions, prediction.
 
 It is a view: what runs is the engine's business, reached through `RunController`
-(`tui/run_controller.py`); storage chores (export, delete) live in `session_actions.py`. The live
-panel is redrawn by a timer at <= REDRAW_HZ, only when something new arrived.
+(`tui/run_controller.py`); storage chores (export, delete) live in `session_actions.py`, the
+prediction's fit in `main_fit.py`. The live panel is redrawn by a timer at <= REDRAW_HZ, only when
+something new arrived.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -17,7 +19,6 @@ from textual.screen import Screen
 from textual.widgets import Footer, TextArea
 from textual.worker import Worker, WorkerState
 
-from model.session_fit import build_report, sessions_to_fit
 from profiler.collect import check_prompts
 from profiler.errors import InputError, ProfilerError, first_line
 from profiler.flag_checks import without_flags
@@ -27,6 +28,7 @@ from tui.messages import (BackendLoaded, BackendLoadFailed, BackendLoadProgresse
 from tui.noise_check import check_in_background
 from tui.run_controller import RunController
 from tui.screens.compare import open_compare
+from tui.screens.main_fit import PredictionFit
 from tui.screens.session_actions import SessionActions
 from tui.screens.session_detail import SessionDetailScreen
 from tui.session_view import efficiency_or_none, timing_label
@@ -48,7 +50,7 @@ With the engine in its own process a redraw no longer shares an interpreter with
 but on a 2-core box it still takes CPU time from it; 10 Hz reads as live."""
 
 
-class MainScreen(SessionActions, Screen):
+class MainScreen(SessionActions, PredictionFit, Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     # priority: the TextArea would otherwise take ctrl+e (line end); ctrl+r/ctrl+f must work from any field
@@ -76,8 +78,6 @@ class MainScreen(SessionActions, Screen):
         self.controller = RunController(self, self.app.engine_factory, self.app.backend_options)
         self._drawn: tuple = (None, -1)
         self._frames = 0
-        self.last_fit = None
-        """The prediction panel's latest FitReport (tests compare it with model/'s own fit)."""
         self._changes: StoreChanges | None = None
 
     def compose(self) -> ComposeResult:
@@ -111,8 +111,6 @@ class MainScreen(SessionActions, Screen):
     def _warn_if_measuring_elsewhere(self) -> None:
         """Loading a model takes the cores a run elsewhere on this machine is being timed on: say so,
         and how to wait (escape cancels the load, ctrl+l loads later)."""
-        import os
-
         from profiler.engine.run_follow import measuring_elsewhere
 
         try:
@@ -384,51 +382,3 @@ class MainScreen(SessionActions, Screen):
 
     def action_compare(self) -> None:
         open_compare(self, self.query_one(SessionsTable))  # the marked sessions; fewer than two: says how
-
-    # -- prediction
-    def action_refit(self) -> None:
-        self.refit(announce=True)
-
-    def on_prediction_panel_settings_changed(self, message: PredictionPanel.SettingsChanged) -> None:
-        self.refit()
-
-    def refit(self, announce: bool = False) -> None:
-        """Fit the marked sessions (else the highlighted one's configuration); `announce`: ctrl+f asked,
-        so say what is fitted and how it ended in notifications, not only in the panel."""
-        table = self.query_one(SessionsTable)
-        panel = self.query_one(PredictionPanel)
-        sessions = list(table.sessions.values())
-        reference = table.sessions.get(table.highlighted_id or "") or (sessions[0] if sessions else None)
-        ids, scope = sessions_to_fit(sessions, sorted(table.marked), reference)
-        if not ids:
-            panel.show_message("nothing to fit yet: finish a run, or mark sessions with space")
-            if announce:
-                self.notify("nothing to fit yet: finish a run, or mark sessions with space", severity="warning")
-            return
-        panel.show_message(f"fitting {scope}…")
-        if announce:
-            self.notify(f"refitting on {scope}…", timeout=2)
-        self._fit_worker(ids, scope, panel.predictors, panel.horizon, panel.next_n, announce)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="fit")
-    def _fit_worker(self, ids: list[str], scope: str, predictors: list[str], horizon: int, next_n: int,
-                    announce: bool) -> None:
-        try:
-            report = build_report(self.app.store, ids, scope, predictors, horizon=horizon, next_n=next_n)
-        except ProfilerError as exc:
-            self.app.call_from_thread(self._show_fit_error, str(exc), announce)
-            return
-        # the fit thread is not the timing thread: waiting for the UI here costs nothing measured
-        self.app.call_from_thread(self._show_report, report, announce)
-
-    def _show_fit_error(self, error: str, announce: bool) -> None:
-        self.query_one(PredictionPanel).show_message(error)
-        if announce:
-            self.notify(error, title="can't fit", severity="error")
-
-    def _show_report(self, report, announce: bool = False) -> None:
-        self.last_fit = report
-        panel = self.query_one(PredictionPanel)
-        panel.show_report(report)
-        if announce:
-            self.notify(panel.summary(report), title="fitted", timeout=4)

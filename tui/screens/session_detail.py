@@ -23,7 +23,7 @@ from model.spikes import find_spikes
 from profiler.errors import InputError
 from profiler.printable import printable_line
 from profiler.records import percentile
-from tui.session_view import timing_label
+from tui.session_view import run_session_ids, timing_label
 from tui.widgets.latency_histogram import LatencyHistogram
 from tui.widgets.run_chart import RunChart
 from tui.widgets.spike_list import SpikeList
@@ -132,10 +132,8 @@ class SessionDetailScreen(Screen):
 def _profiled_pass(store, session: dict[str, Any]) -> dict[str, Any] | None:
     """The profiled pass run beside this session's run (the newest), or None."""
     from profiler.store.breakdowns import passes_for_sessions
-    from profiler.store.chunks import run_sessions
 
-    ids = run_sessions(store._connection(), session["run_id"]) if session.get("run_id") else []
-    passes = passes_for_sessions(store, ids or [session["id"]])
+    passes = passes_for_sessions(store, run_session_ids(store, session))
     return passes[-1] if passes else None
 
 

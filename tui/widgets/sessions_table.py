@@ -147,24 +147,22 @@ class SessionsTable(DataTable):
         Twice a second while a run writes: only the changed cells are redrawn, unless a figure
         outgrew its column, which re-fits the table once. The order stays until the next listing.
         """
-        refit = False
-        updates = []
+        updates = {session["id"]: display_fields(session) for session in sessions if session["id"] in self.sessions}
+        if not updates:
+            return
         for session in sessions:
-            session_id = session["id"]
-            if session_id not in self.sessions:
-                continue
-            self.sessions[session_id] = session
-            row = display_fields(session)
-            self._rows = [row if r["id"] == session_id else r for r in self._rows]
-            for key, width in widest_cells([row]).items():
-                if width > self._widest.get(key, 0):
-                    self._widest[key] = width
-                    refit = True
-            updates.append(row)
+            if session["id"] in updates:
+                self.sessions[session["id"]] = session
+        self._rows = [updates.get(r["id"], r) for r in self._rows]  # one pass, however many sessions run
+        refit = False
+        for key, width in widest_cells(list(updates.values())).items():
+            if width > self._widest.get(key, 0):
+                self._widest[key] = width
+                refit = True
         if refit:
             self._rebuild()
             return
-        for row in updates:
+        for row in updates.values():
             for column in self._fitted:
                 self.update_cell(row["id"], column.column.key, self._cell(column, row))
 
